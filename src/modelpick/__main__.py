@@ -1,0 +1,3 @@
+from modelpick.cli import main
+
+main()

@@ -1,0 +1,258 @@
+"""The catalog: named architectures and size grids, and their expansion for one task.
+
+`load_catalog` validates the YAML (family hyperparameters included) and expands grids into
+`Architecture`s; `expand_candidates` builds each applicable one's Graph for a profile and says,
+for each that cannot serve it, why.
+"""
+
+from __future__ import annotations
+
+import difflib
+import importlib.resources
+import itertools
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .errors import CatalogError, UnknownNameError
+from .families import FAMILIES, HParams, IOSpec, Unsupported, build_graph
+from .graph import Graph, GraphCost, ShapeError, cost
+from .profile import DOMAINS, describe_error
+from .yamlio import load_mapping
+
+INPUT_FIELDS = ("channels", "height", "width", "seq_len", "vocab_size", "features",
+                "sample_rate", "seconds", "frames", "mel_bins")
+
+
+class EntrySpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    name: str = Field(min_length=1, max_length=100)
+    family: Literal["cnn", "rnn", "transformer", "mlp"]
+    domains: list[Literal["vision", "text", "audio", "timeseries", "tabular"]] = Field(min_length=1)
+    tasks: list[Literal["classification", "regression"]] = ["classification", "regression"]
+    description: str = ""
+    source: str = ""
+    reference_params: int | None = Field(None, gt=0)
+    reference_backend: Literal["torch", "tensorflow"] = "torch"
+    reference_input: dict[str, int | float] | None = None
+    fixed: dict[str, int | float] | None = None
+    hparams: dict[str, Any] = {}
+    grid: dict[str, list[Any]] = {}
+
+
+class CatalogSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    replace: bool = False
+    architectures: list[EntrySpec]
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """One concrete architecture: a catalog entry at one point of its grid."""
+
+    name: str
+    family: str
+    entry: EntrySpec
+    hparams: HParams
+
+    @property
+    def domains(self) -> list[str]:
+        return self.entry.domains
+
+
+@dataclass(frozen=True)
+class Catalog:
+    architectures: tuple[Architecture, ...]
+    sources: tuple[str, ...]
+
+    @cached_property
+    def by_name(self) -> dict[str, Architecture]:
+        return {a.name: a for a in self.architectures}
+
+    def get(self, name: str) -> Architecture:
+        """The architecture called `name`, or UnknownNameError with the closest names."""
+        if name in self.by_name:
+            return self.by_name[name]
+        close = difflib.get_close_matches(name, list(self.by_name), n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else "; `modelpick catalog list` shows them all"
+        raise UnknownNameError(f"unknown architecture {name!r}{hint}")
+
+
+def default_catalog_path() -> Path:
+    try:
+        return Path(str(importlib.resources.files("modelpick.configs") / "catalog.yaml"))
+    except ModuleNotFoundError:  # running from a source tree without installing
+        return Path(__file__).resolve().parents[2] / "configs" / "catalog.yaml"
+
+
+def _expand_entry(entry: EntrySpec, index: int, source: str) -> list[Architecture]:
+    where = f"{source}: architectures[{index}]"
+    family = FAMILIES[entry.family]
+    keys = list(entry.grid)
+    if keys:
+        missing = [k for k in keys if "{" + k + "}" not in entry.name]
+        if missing:
+            raise CatalogError(
+                f"{where}.name: a grid entry's name must contain {{{missing[0]}}} so that every "
+                f"size gets its own name; received {entry.name!r}"
+            )
+    out = []
+    for combo in itertools.product(*(entry.grid[k] for k in keys)):
+        values = dict(zip(keys, combo))
+        try:
+            hparams = family.params(**{**entry.hparams, **values})
+        except ValidationError as exc:
+            raise CatalogError(describe_error(exc, f"{where}.hparams", entry.hparams)) from None
+        label = {k: "x".join(map(str, v)) if isinstance(v, list) else v for k, v in values.items()}
+        out.append(Architecture(entry.name.format(**label), entry.family, entry, hparams))
+    return out
+
+
+def parse_catalog(data: dict, source: str) -> tuple[bool, list[Architecture]]:
+    try:
+        spec = CatalogSpec.model_validate(data)
+    except ValidationError as exc:
+        raise CatalogError(describe_error(exc, source, data, tags=())) from None
+    archs: list[Architecture] = []
+    for i, entry in enumerate(spec.architectures):
+        archs += _expand_entry(entry, i, source)
+    seen: set[str] = set()
+    for arch in archs:
+        if arch.name in seen:
+            raise CatalogError(f"{source}: architecture name {arch.name!r} appears twice")
+        seen.add(arch.name)
+    return spec.replace, archs
+
+
+def load_catalog(extra: str | Path | None = None) -> Catalog:
+    """The default catalog, extended (or replaced) by the user's catalog file `extra`."""
+    path = default_catalog_path()
+    _, archs = parse_catalog(load_mapping(path, CatalogError, "catalog"), str(path))
+    sources = [str(path)]
+    if extra is not None:
+        replace, user = parse_catalog(load_mapping(extra, CatalogError, "catalog"), str(extra))
+        names = {a.name for a in user}
+        archs = user if replace else [a for a in archs if a.name not in names] + user
+        sources = [str(extra)] if replace else sources + [str(extra)]
+    return Catalog(tuple(archs), tuple(sources))
+
+
+# --- expansion for one task -----------------------------------------------------------------
+
+
+def io_spec(profile) -> IOSpec:
+    """The model's input and output, as the families see them, for a task profile."""
+    inp = profile.input
+    common = dict(domain=profile.domain, task=profile.task, outputs=profile.outputs)
+    if profile.domain == "vision":
+        return IOSpec(layout="image", shape=(inp.channels, inp.height, inp.width), **common)
+    if profile.domain == "text":
+        return IOSpec(layout="tokens", shape=(inp.seq_len,), vocab_size=inp.vocab_size, **common)
+    if profile.domain == "audio":
+        if inp.frames is not None:
+            return IOSpec(layout="sequence", shape=(inp.frames, inp.mel_bins), **common)
+        samples = max(1, round(inp.sample_rate * inp.seconds))
+        frame = max(1, inp.sample_rate // 50)  # 20 ms frames
+        return IOSpec(layout="waveform", shape=(1, samples), frame=frame, **common)
+    if profile.domain == "timeseries":
+        return IOSpec(layout="sequence", shape=(inp.seq_len, inp.features), **common)
+    return IOSpec(layout="vector", shape=(inp.features,), **common)
+
+
+@dataclass(frozen=True)
+class Built:
+    """An architecture built for a task: its graph and exact cost."""
+
+    arch: Architecture
+    graph: Graph
+    cost: GraphCost
+
+
+@dataclass(frozen=True)
+class Rejection:
+    name: str
+    family: str
+    reason: str
+    precision: str | None = None
+    constraint: str = "input"  # which limit: input | memory | max_params | latency | train_minutes
+    miss_ratio: float = 0.0  # how far past the limit (1.5 = 50 % over)
+    params: int | None = None
+
+
+def _fixed_mismatch(arch: Architecture, profile) -> str | None:
+    fixed = arch.entry.fixed or {}
+    have = profile.input.model_dump()
+    have["outputs"] = profile.outputs
+    for key, want in fixed.items():
+        got = have.get(key)
+        if got != want:
+            what = "outputs" if key == "outputs" else f"input {key}"
+            return f"{arch.name} is defined for {what} {want}; the profile has {got}"
+    return None
+
+
+def build_for(arch: Architecture, io: IOSpec, backend: str = "torch") -> Built:
+    graph = build_graph(arch.family, arch.name, arch.hparams, io)
+    return Built(arch, graph, cost(graph, backend))
+
+
+def expand_candidates(catalog: Catalog, profile) -> tuple[list[Built], list[Rejection], int]:
+    """Build every catalog architecture that applies to `profile`.
+
+    Returns the built ones, the rejected ones with their reasons, and how many entries do not
+    apply to this domain or task at all (not listed: a vision model is no candidate for text).
+    """
+    io = io_spec(profile)
+    backend = profile.preferences.backend
+    families = profile.preferences.families
+    built: list[Built] = []
+    rejected: list[Rejection] = []
+    skipped = 0
+    for arch in catalog.architectures:
+        if profile.domain not in arch.domains or profile.task not in arch.entry.tasks:
+            skipped += 1
+            continue
+        if families and arch.family not in families:
+            skipped += 1
+            continue
+        reason = _fixed_mismatch(arch, profile)
+        if reason is None:
+            try:
+                built.append(build_for(arch, io, backend))
+                continue
+            except (Unsupported, ShapeError) as exc:
+                reason = str(exc)
+        rejected.append(Rejection(arch.name, arch.family, reason))
+    return built, rejected, skipped
+
+
+def reference_io(arch: Architecture) -> IOSpec | None:
+    """The input an entry's `reference_params` was counted at (its `reference_input` or `fixed`)."""
+    ref = dict(arch.entry.reference_input or arch.entry.fixed or {})
+    if not ref:
+        return None
+    outputs = int(ref.pop("outputs", 2))
+    domain = arch.domains[0]
+    task = arch.entry.tasks[0]
+    fields = {
+        "vision": ("image", lambda r: (r["channels"], r["height"], r["width"])),
+        "text": ("tokens", lambda r: (r["seq_len"],)),
+        "tabular": ("vector", lambda r: (r["features"],)),
+    }
+    if domain not in fields:
+        return None
+    layout, shape = fields[domain]
+    r = {"seq_len": 16, **ref}
+    return IOSpec(domain, task, layout, tuple(int(x) for x in shape(r)), outputs,
+                  vocab_size=int(r.get("vocab_size", 0)))
+
+
+__all__ = [
+    "DOMAINS", "INPUT_FIELDS", "Architecture", "Built", "Catalog", "Rejection", "build_for",
+    "expand_candidates", "io_spec", "load_catalog", "reference_io",
+]

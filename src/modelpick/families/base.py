@@ -1,0 +1,60 @@
+"""What every family shares: the task's input/output spec, the output head, the hparam base."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from ..graph import Activation, Dense, Node, Shape
+
+
+class Unsupported(ValueError):
+    """This family cannot serve this input; the message says why (shown as a rejection reason)."""
+
+
+@dataclass(frozen=True)
+class IOSpec:
+    """The model's view of a task: input tensor (batch excluded) and output size.
+
+    layout: "image" (C, H, W) | "waveform" (1, samples) | "sequence" (L, features) |
+    "tokens" (L,) | "vector" (features,).
+    """
+
+    domain: str
+    task: str  # classification | regression
+    layout: str
+    shape: Shape
+    outputs: int
+    vocab_size: int = 0
+    frame: int = 0  # waveform: samples per frame (20 ms), for frame/patch encoders
+
+    @property
+    def input_kind(self) -> str:
+        return "tokens" if self.layout == "tokens" else "float"
+
+
+class HParams(BaseModel):
+    """Base of each family's hyperparameters: unknown keys are errors, like the profile."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # The head. Logits by default: the loss applies softmax/sigmoid. Seeds that end in an
+    # explicit softmax or sigmoid say so, so that their graph is the seed's model.
+    output_activation: Literal["none", "softmax", "sigmoid"] = "none"
+    binary_unit: bool = False  # two classes as one sigmoid unit (the seeds' Dense(1, sigmoid))
+    dropout: float = 0.0
+
+
+def head(hp: HParams, io: IOSpec) -> list[Node]:
+    """The final Dense layer (and its activation) for the task."""
+    units = io.outputs
+    if hp.binary_unit:
+        if io.task != "classification" or io.outputs != 2:
+            raise Unsupported("a single sigmoid unit serves binary classification only (outputs: 2)")
+        units = 1
+    nodes: list[Node] = [Dense(units, name="head")]
+    if hp.output_activation != "none":
+        nodes.append(Activation(hp.output_activation, name="head_act"))
+    return nodes

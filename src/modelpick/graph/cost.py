@@ -1,0 +1,113 @@
+"""The Graph (an input spec and a tree of nodes) and its walk: shapes and cost, per node and in total."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from .nodes import BACKENDS, Node, NodeCost, Sequential, Shape, ShapeError, numel
+
+
+@dataclass(frozen=True)
+class Graph:
+    """A backend-neutral architecture: what `cost`, `predict` and every backend read.
+
+    `input_kind` is "float" (features, pixels, samples) or "tokens" (integer ids < vocab_size).
+    """
+
+    name: str
+    input_shape: Shape
+    body: Sequential
+    input_kind: str = "float"
+    vocab_size: int = 0
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def output_shape(self) -> Shape:
+        return self.body.output_shape(self.input_shape)
+
+
+@dataclass(frozen=True)
+class NodeRow:
+    """One node in the walk: where it is, what goes in and out, what it costs."""
+
+    path: str
+    kind: str
+    depth: int
+    in_shape: Shape
+    out_shape: Shape
+    cost: NodeCost
+    leaf: bool
+
+
+@dataclass(frozen=True)
+class GraphCost:
+    backend: str
+    rows: tuple[NodeRow, ...]
+    params: int
+    buffers: int
+    macs: int
+    flops: int
+    saved_elems: int
+    input_elems: int
+    output_shape: Shape
+
+    @property
+    def activation_elems(self) -> int:
+        """Elements of every node output in one forward pass (batch 1)."""
+        return sum(numel(r.out_shape) for r in self.rows if r.leaf)
+
+
+def walk(graph: Graph, backend: str = "torch") -> Iterator[NodeRow]:
+    """Yield a row per node, parents before their children, with inferred shapes.
+
+    Raises ShapeError naming the node path when shapes do not fit.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+    yield from _walk(graph.body, graph.input_shape, "", 0, backend)
+
+
+def _walk(node: Node, shape: Shape, path: str, depth: int, backend: str) -> Iterator[NodeRow]:
+    try:
+        out = node.output_shape(shape)
+        own = node.cost(shape, backend)
+    except ShapeError as exc:
+        raise ShapeError(f"{path or 'graph'}: {exc}") from None
+    children = node.children()
+    if depth > 0 or not children:
+        yield NodeRow(path, node.kind, depth, shape, out, own, leaf=not children)
+    if isinstance(node, Sequential):
+        cur = shape
+        for i, child in enumerate(children):
+            label = child.name or f"{i}"
+            child_path = f"{path}.{label}" if path else label
+            yield from _walk(child, cur, child_path, depth + 1, backend)
+            cur = child.output_shape(cur)
+    else:
+        for child, label in zip(children, ("body", "shortcut")):
+            if child.children():
+                yield from _walk(child, shape, f"{path}.{label}", depth + 1, backend)
+
+
+def cost(graph: Graph, backend: str = "torch") -> GraphCost:
+    """Exact parameter count and FLOPs of `graph` as `backend` would build it, at batch 1."""
+    rows = tuple(walk(graph, backend))
+    total = NodeCost(
+        params=sum(r.cost.params for r in rows),
+        buffers=sum(r.cost.buffers for r in rows),
+        macs=sum(r.cost.macs for r in rows),
+        flops=sum(r.cost.flops for r in rows),
+        saved_elems=sum(r.cost.saved_elems for r in rows),
+    )
+    return GraphCost(
+        backend=backend,
+        rows=rows,
+        params=total.params,
+        buffers=total.buffers,
+        macs=total.macs,
+        flops=total.flops,
+        saved_elems=total.saved_elems,
+        input_elems=numel(graph.input_shape),
+        output_shape=graph.output_shape,
+    )

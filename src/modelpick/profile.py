@@ -1,0 +1,264 @@
+"""The task profile: what the user wants to train, on what data, within which budget.
+
+A pydantic v2 model, discriminated on `domain`, with `extra="forbid"` everywhere so that a typo
+(`laytency_ms`) fails instead of vanishing. `load_profile` turns every problem into one
+`ProfileError` line: file, field path, what was expected and what was received.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import Annotated, Literal, Union
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from .errors import ProfileError
+from .yamlio import load_mapping
+
+DOMAINS = ("vision", "text", "audio", "timeseries", "tabular")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+class _Strict(BaseModel):
+    # strict: "28" is not 28 and `true` is not 1; NaN and ±inf are refused.
+    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+
+
+def _count(le: int, description: str, default=...):
+    return Field(default, gt=0, le=le, description=description)
+
+
+class VisionInput(_Strict):
+    channels: int = _count(4096, "image channels (1 grey, 3 RGB)")
+    height: int = _count(16384, "pixels")
+    width: int = _count(16384, "pixels")
+
+
+class TextInput(_Strict):
+    seq_len: int = _count(1_000_000, "tokens per sample")
+    vocab_size: int = _count(10_000_000, "distinct tokens")
+
+
+class AudioInput(_Strict):
+    """Either a raw waveform (sample_rate, seconds) or a spectrogram (frames, mel_bins)."""
+
+    sample_rate: int | None = _count(1_000_000, "samples per second (waveform input)", None)
+    seconds: float | None = _count(36_000, "clip length in seconds (waveform input)", None)
+    frames: int | None = _count(10_000_000, "spectrogram frames (spectrogram input)", None)
+    mel_bins: int | None = _count(4096, "mel bins per frame (spectrogram input)", None)
+
+    @model_validator(mode="after")
+    def _one_form(self) -> AudioInput:
+        wave = self.sample_rate is not None or self.seconds is not None
+        spec = self.frames is not None or self.mel_bins is not None
+        if wave and spec:
+            raise ValueError("give either sample_rate and seconds, or frames and mel_bins, not both")
+        if wave and (self.sample_rate is None or self.seconds is None):
+            raise ValueError("a waveform needs both sample_rate and seconds")
+        if spec and (self.frames is None or self.mel_bins is None):
+            raise ValueError("a spectrogram needs both frames and mel_bins")
+        if not wave and not spec:
+            raise ValueError("expected sample_rate and seconds, or frames and mel_bins")
+        if wave and self.sample_rate * self.seconds > 100_000_000:
+            raise ValueError("more than 100,000,000 samples per clip")
+        return self
+
+
+class TimeseriesInput(_Strict):
+    seq_len: int = _count(10_000_000, "time steps per sample")
+    features: int = _count(1_000_000, "values per time step")
+
+
+class TabularInput(_Strict):
+    features: int = _count(10_000_000, "columns per row")
+
+
+class Data(_Strict):
+    train_samples: int = _count(10**12, "training examples")
+
+
+class Budget(_Strict):
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    gpu: str | None = Field(
+        None, description="device table key (modelpick doctor lists them) to predict for, e.g. a100-80gb"
+    )
+    memory_gb: float = Field(gt=0, le=100_000, description="memory the model may use on the device")
+    train_minutes: float = Field(gt=0, le=10_000_000, description="wall-clock training budget")
+    latency_ms: float | None = Field(None, gt=0, le=10_000_000, description="p95 latency, batch 1")
+    max_params: int | None = Field(None, gt=0, le=10**13)
+    batch_size: int = Field(32, gt=0, le=1_000_000, description="training batch")
+
+
+class Preferences(_Strict):
+    backend: Literal["torch", "tensorflow"] = "torch"
+    precisions: list[Literal["fp32", "bf16", "fp16"]] | None = Field(
+        None, min_length=1, description="default: fp32 and bf16 where the device supports it"
+    )
+    families: list[Literal["cnn", "rnn", "transformer", "mlp"]] | None = Field(
+        None, min_length=1, description="consider only these families"
+    )
+
+
+class _Common(_Strict):
+    name: str = Field(min_length=1, max_length=200)
+    task: Literal["classification", "regression"]
+    outputs: int = _count(10_000_000, "classes (classification) or targets (regression)")
+    data: Data
+    budget: Budget
+    preferences: Preferences = Preferences()
+
+    @field_validator("outputs")
+    @classmethod
+    def _classes(cls, outputs: int, info: ValidationInfo) -> int:
+        if info.data.get("task") == "classification" and outputs < 2:
+            raise ValueError("classification needs at least 2 classes")
+        return outputs
+
+
+class VisionProfile(_Common):
+    domain: Literal["vision"]
+    input: VisionInput
+
+
+class TextProfile(_Common):
+    domain: Literal["text"]
+    input: TextInput
+
+
+class AudioProfile(_Common):
+    domain: Literal["audio"]
+    input: AudioInput
+
+
+class TimeseriesProfile(_Common):
+    domain: Literal["timeseries"]
+    input: TimeseriesInput
+
+
+class TabularProfile(_Common):
+    domain: Literal["tabular"]
+    input: TabularInput
+
+
+TaskProfile = Annotated[
+    Union[VisionProfile, TextProfile, AudioProfile, TimeseriesProfile, TabularProfile],  # noqa: UP007
+    Field(discriminator="domain"),
+]
+_ADAPTER = TypeAdapter(TaskProfile)
+
+
+def profile_schema() -> dict:
+    """JSON Schema of the task profile, for editors (yaml-language-server, VS Code)."""
+    schema = _ADAPTER.json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "modelpick task profile"
+    return schema
+
+
+def parse_profile(data: dict, source: str = "<profile>"):
+    """Validate a mapping into a TaskProfile, or raise one ProfileError line."""
+    try:
+        return _ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise ProfileError(describe_error(exc, source, data)) from None
+
+
+def load_profile(path: str | Path):
+    """Read and validate a task profile file."""
+    return parse_profile(load_mapping(path, ProfileError, "task profile"), str(path))
+
+
+# --- error messages ------------------------------------------------------------------------
+
+
+def describe_error(exc: ValidationError, source: str, data: object, tags=DOMAINS) -> str:
+    """One line for the first problem: `file: field.path: expected …, received …`."""
+    errors = exc.errors(include_url=False)
+    err = errors[0]
+    loc = list(err["loc"])
+    if loc and loc[0] in tags:  # the discriminated union's tag is not part of the user's path
+        loc = loc[1:]
+    if err["type"].startswith("union_tag"):
+        loc = ["domain"]
+    path = _path(loc)
+    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    return f"{source}: {path or 'top level'}: {_explain(err, loc, data)}{more}"
+
+
+def _path(loc) -> str:
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _received(value: object) -> str:
+    text = json.dumps(value, default=str) if not isinstance(value, str) else repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _explain(err: dict, loc: list, data: object) -> str:
+    kind, msg = err["type"], err["msg"]
+    if kind == "extra_forbidden":
+        siblings = _allowed_keys(loc[:-1], data)
+        hint = difflib.get_close_matches(str(loc[-1]), siblings, n=1)
+        known = f"expected one of: {', '.join(siblings)}" if siblings else "not a known field"
+        return f"unknown key{f' (did you mean {hint[0]!r}?)' if hint else ''}; {known}"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_invalid":
+        tag = err.get("ctx", {}).get("tag")
+        return f"expected one of {', '.join(DOMAINS)}; received {_received(tag)}"
+    if kind == "union_tag_not_found":
+        return f"required field is missing (one of {', '.join(DOMAINS)})"
+    received = _received(err.get("input"))
+    if kind == "value_error":
+        return f"{msg.removeprefix('Value error, ')}; received {received}"
+    if kind == "finite_number":
+        return f"expected a finite number; received {received}"
+    return f"expected {_lower(msg)}; received {received}"
+
+
+def _lower(msg: str) -> str:
+    for prefix, article in (("Input should be greater", "a value greater"),
+                            ("Input should be less", "a value less"),
+                            ("Input should be ", ""), ("Input should ", "")):
+        if msg.startswith(prefix):
+            rest = msg[len(prefix):]
+            return f"{article}{rest}" if article else rest
+    return msg[:1].lower() + msg[1:]
+
+
+def _allowed_keys(loc: list, data: object) -> list[str]:
+    """The fields allowed at `loc`, found by walking the model classes of this domain."""
+    domain = data.get("domain") if isinstance(data, dict) else None
+    model = {
+        "vision": VisionProfile, "text": TextProfile, "audio": AudioProfile,
+        "timeseries": TimeseriesProfile, "tabular": TabularProfile,
+    }.get(domain)
+    for part in loc:
+        if model is None:
+            return []
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        model = _model_of(field.annotation) if field else None
+    return list(model.model_fields) if model else []
+
+
+def _model_of(annotation):
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
