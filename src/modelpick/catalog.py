@@ -184,7 +184,7 @@ class Rejection:
     params: int | None = None
 
 
-def _fixed_mismatch(arch: Architecture, profile) -> str | None:
+def fixed_mismatch(arch: Architecture, profile) -> str | None:
     fixed = arch.entry.fixed or {}
     have = profile.input.model_dump()
     have["outputs"] = profile.outputs
@@ -220,7 +220,7 @@ def expand_candidates(catalog: Catalog, profile) -> tuple[list[Built], list[Reje
         if families and arch.family not in families:
             skipped += 1
             continue
-        reason = _fixed_mismatch(arch, profile)
+        reason = fixed_mismatch(arch, profile)
         if reason is None:
             try:
                 built.append(build_for(arch, io, backend))

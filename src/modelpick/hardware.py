@@ -164,7 +164,7 @@ def _default_table() -> tuple[Path | Any, str]:
     try:
         res = resources.files("modelpick.configs") / "devices.yaml"
         if res.is_file():
-            return res, "devices.yaml"
+            return res, str(res)
     except (ModuleNotFoundError, FileNotFoundError, TypeError):
         pass
     # Not installed yet (PYTHONPATH=src): read the repository's configs/ directly.

@@ -1,0 +1,176 @@
+"""Graph cost + DeviceProfile -> latency, throughput, memory and training time.
+
+Latency is a per-node roofline (Williams et al. 2009): each node takes the longer of its
+compute time (FLOPs at the device's peak for the precision, times an efficiency for its node
+kind) and its memory time (bytes moved at peak bandwidth, times a memory efficiency), plus a
+fixed launch overhead per kernel. Kernel-level latency predictors (nn-Meter, Zhang et al. 2021)
+work this way and learn the efficiencies per node kind from measurements; calibration (the
+`bench` command) fills `DeviceProfile.efficiency` with exactly those factors.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .graph import GraphCost, NodeRow, numel
+from .hardware import DeviceProfile
+
+BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
+
+# Fraction of peak FLOP/s a node kind reaches when compute-bound, before calibration. Dense
+# matrix products come closest to peak; convolutions and attention a little less; recurrent
+# cells run small sequential matmuls. Round numbers, replaced by measured ones after `bench`.
+DEFAULT_COMPUTE_EFFICIENCY = {
+    "dense": 0.6,
+    "conv": 0.5,
+    "patch_embed": 0.5,
+    "attention": 0.45,
+    "rnn": 0.25,
+}
+DEFAULT_ELEMENTWISE_EFFICIENCY = 0.25  # element-wise kinds rarely vectorise fully
+MEMORY_EFFICIENCY = 0.7  # achievable fraction of peak bandwidth (STREAM-like)
+FRAMEWORK_CALL_S = {"cpu": 30e-6, "cuda": 50e-6}  # Python + dispatcher cost of one forward call
+BACKWARD_FACTOR = 2.0  # backward ≈ 2 × forward FLOPs (Kaplan et al. 2020: training ≈ 6·N·D)
+OPTIMIZER = "AdamW"
+# AdamW per parameter, fp32: read param, grad, exp_avg, exp_avg_sq; write param and both moments.
+OPTIMIZER_BYTES_PER_PARAM = 7 * 4
+P95_OVER_P50 = 1.15  # assumed spread of batch-1 latency until `bench` measures it
+TARGET_EPOCHS = 30
+
+
+@dataclass(frozen=True)
+class MemoryBreakdown:
+    weights_bytes: int
+    gradients_bytes: int
+    optimizer_bytes: int
+    activations_bytes: int
+    buffers_bytes: int
+
+    @property
+    def total_bytes(self) -> int:
+        return (
+            self.weights_bytes
+            + self.gradients_bytes
+            + self.optimizer_bytes
+            + self.activations_bytes
+            + self.buffers_bytes
+        )
+
+
+@dataclass(frozen=True)
+class Prediction:
+    device: str
+    precision: str
+    batch_size: int
+    latency_ms: float  # batch 1, median
+    latency_p95_ms: float
+    throughput_samples_per_s: float  # inference at batch_size
+    train_step_ms: float
+    train_samples_per_s: float
+    epoch_s: float
+    epochs_in_budget: float
+    train_memory: MemoryBreakdown
+    inference_memory_bytes: int
+    compute_bound_fraction: float  # share of batch-1 time in compute-bound nodes
+    calibrated: bool
+    optimizer: str = OPTIMIZER
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def train_memory_bytes(self) -> int:
+        return self.train_memory.total_bytes
+
+
+def _launches(row: NodeRow) -> int:
+    if row.kind == "rnn":
+        # One fused kernel per time step per layer and direction (cuDNN/oneDNN persistent
+        # kernels do better on GPU; calibration absorbs the difference).
+        rnn_steps = row.in_shape[0]
+        return max(1, rnn_steps)
+    return 0 if row.kind in ("flatten", "dropout", "sequential", "swap_axes") else 1
+
+
+def _node_time_s(row: NodeRow, batch: int, device: DeviceProfile, precision: str) -> tuple[float, bool]:
+    c = row.cost
+    act_bytes = BYTES[precision]
+    moved = batch * (numel(row.in_shape) + numel(row.out_shape)) * act_bytes
+    moved += (c.params + c.buffers) * act_bytes
+    kind_eff = device.efficiency.get(row.kind)
+    if c.macs:
+        eff = kind_eff or DEFAULT_COMPUTE_EFFICIENCY.get(row.kind, 0.5)
+    else:
+        eff = kind_eff or DEFAULT_ELEMENTWISE_EFFICIENCY
+    compute = batch * c.flops / (device.peak_flops[precision] * eff)
+    memory = moved / (device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
+    return max(compute, memory) + _launches(row) * device.launch_overhead_s, compute >= memory
+
+
+def forward_time_s(gc: GraphCost, batch: int, device: DeviceProfile, precision: str) -> tuple[float, float]:
+    """Forward time at `batch` and the share of it spent in compute-bound nodes."""
+    total = compute_bound = 0.0
+    for row in gc.rows:
+        if not row.leaf and row.kind != "residual":
+            continue
+        t, is_compute = _node_time_s(row, batch, device, precision)
+        total += t
+        compute_bound += t if is_compute else 0.0
+    total += FRAMEWORK_CALL_S.get(device.kind, 30e-6)
+    return total, (compute_bound / total if total else 0.0)
+
+
+def train_memory(gc: GraphCost, batch: int, precision: str) -> MemoryBreakdown:
+    """Training memory with AdamW: fp32 master weights, fp32 gradients, two fp32 moments, and
+    the activations autograd keeps, in the compute precision (mixed precision keeps weights
+    in fp32 and casts on the fly, Micikevicius et al. 2018)."""
+    p = gc.params
+    return MemoryBreakdown(
+        weights_bytes=4 * p,
+        gradients_bytes=4 * p,
+        optimizer_bytes=8 * p,
+        activations_bytes=batch * (gc.saved_elems + gc.input_elems) * BYTES[precision],
+        buffers_bytes=4 * gc.buffers,
+    )
+
+
+def inference_memory(gc: GraphCost, precision: str) -> int:
+    """Weights in the inference precision plus the largest live input+output pair at batch 1."""
+    peak_act = max((numel(r.in_shape) + numel(r.out_shape) for r in gc.rows if r.leaf), default=0)
+    return (gc.params + gc.buffers) * BYTES[precision] + peak_act * BYTES[precision]
+
+
+def predict(
+    gc: GraphCost,
+    device: DeviceProfile,
+    precision: str,
+    batch_size: int,
+    train_samples: int,
+    train_minutes: float,
+) -> Prediction:
+    """Predict one architecture's cost on `device` at `precision`."""
+    if not device.supports(precision):
+        raise ValueError(f"{device.name} does not support {precision}")
+    t1, compute_share = forward_time_s(gc, 1, device, precision)
+    tb, _ = forward_time_s(gc, batch_size, device, precision)
+    optimizer_s = gc.params * OPTIMIZER_BYTES_PER_PARAM / (
+        device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY
+    )
+    step_s = tb * (1 + BACKWARD_FACTOR) + optimizer_s + device.launch_overhead_s * 10
+    steps = math.ceil(train_samples / batch_size)
+    epoch_s = steps * step_s
+    return Prediction(
+        device=device.key,
+        precision=precision,
+        batch_size=batch_size,
+        latency_ms=t1 * 1e3,
+        latency_p95_ms=t1 * 1e3 * P95_OVER_P50,
+        throughput_samples_per_s=batch_size / tb,
+        train_step_ms=step_s * 1e3,
+        train_samples_per_s=batch_size / step_s,
+        epoch_s=epoch_s,
+        epochs_in_budget=train_minutes * 60 / epoch_s,
+        train_memory=train_memory(gc, batch_size, precision),
+        inference_memory_bytes=inference_memory(gc, precision),
+        compute_bound_fraction=compute_share,
+        calibrated=bool(device.efficiency),
+    )
