@@ -107,7 +107,9 @@ def _expand_entry(entry: EntrySpec, index: int, source: str) -> list[Architectur
         try:
             hparams = family.params(**{**entry.hparams, **values})
         except ValidationError as exc:
-            raise CatalogError(describe_error(exc, f"{where}.hparams", entry.hparams)) from None
+            raise CatalogError(
+                describe_error(exc, f"{where}.hparams", entry.hparams, (), family.params)
+            ) from None
         label = {k: "x".join(map(str, v)) if isinstance(v, list) else v for k, v in values.items()}
         out.append(Architecture(entry.name.format(**label), entry.family, entry, hparams))
     return out
@@ -117,7 +119,7 @@ def parse_catalog(data: dict, source: str) -> tuple[bool, list[Architecture]]:
     try:
         spec = CatalogSpec.model_validate(data)
     except ValidationError as exc:
-        raise CatalogError(describe_error(exc, source, data, tags=())) from None
+        raise CatalogError(describe_error(exc, source, data, (), CatalogSpec)) from None
     archs: list[Architecture] = []
     for i, entry in enumerate(spec.architectures):
         archs += _expand_entry(entry, i, source)

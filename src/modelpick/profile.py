@@ -182,9 +182,15 @@ def load_profile(path: str | Path):
 # --- error messages ------------------------------------------------------------------------
 
 
-def describe_error(exc: ValidationError, source: str, data: object, tags=DOMAINS) -> str:
-    """One line for the first problem: `file: field.path: expected …, received …`."""
-    errors = exc.errors(include_url=False)
+def describe_error(
+    exc: ValidationError, source: str, data: object, tags=DOMAINS, model: type[BaseModel] | None = None
+) -> str:
+    """One line for the first problem: `file: field.path: expected …, received …`.
+
+    An unknown key is reported first: a typo there usually explains a "missing" field too.
+    `model` is the class validated (default: the profile model of the data's domain).
+    """
+    errors = sorted(exc.errors(include_url=False), key=lambda e: e["type"] != "extra_forbidden")
     err = errors[0]
     loc = list(err["loc"])
     if loc and loc[0] in tags:  # the discriminated union's tag is not part of the user's path
@@ -193,7 +199,7 @@ def describe_error(exc: ValidationError, source: str, data: object, tags=DOMAINS
         loc = ["domain"]
     path = _path(loc)
     more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
-    return f"{source}: {path or 'top level'}: {_explain(err, loc, data)}{more}"
+    return f"{source}: {path or 'top level'}: {_explain(err, loc, data, model)}{more}"
 
 
 def _path(loc) -> str:
@@ -208,10 +214,10 @@ def _received(value: object) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def _explain(err: dict, loc: list, data: object) -> str:
+def _explain(err: dict, loc: list, data: object, model) -> str:
     kind, msg = err["type"], err["msg"]
     if kind == "extra_forbidden":
-        siblings = _allowed_keys(loc[:-1], data)
+        siblings = _allowed_keys(loc[:-1], data, model)
         hint = difflib.get_close_matches(str(loc[-1]), siblings, n=1)
         known = f"expected one of: {', '.join(siblings)}" if siblings else "not a known field"
         return f"unknown key{f' (did you mean {hint[0]!r}?)' if hint else ''}; {known}"
@@ -240,14 +246,17 @@ def _lower(msg: str) -> str:
     return msg[:1].lower() + msg[1:]
 
 
-def _allowed_keys(loc: list, data: object) -> list[str]:
-    """The fields allowed at `loc`, found by walking the model classes of this domain."""
-    domain = data.get("domain") if isinstance(data, dict) else None
-    model = {
-        "vision": VisionProfile, "text": TextProfile, "audio": AudioProfile,
-        "timeseries": TimeseriesProfile, "tabular": TabularProfile,
-    }.get(domain)
+def _allowed_keys(loc: list, data: object, model=None) -> list[str]:
+    """The fields allowed at `loc`, found by walking the model classes (of this domain)."""
+    if model is None:
+        domain = data.get("domain") if isinstance(data, dict) else None
+        model = {
+            "vision": VisionProfile, "text": TextProfile, "audio": AudioProfile,
+            "timeseries": TimeseriesProfile, "tabular": TabularProfile,
+        }.get(domain)
     for part in loc:
+        if isinstance(part, int):
+            continue
         if model is None:
             return []
         field = model.model_fields.get(part) if isinstance(part, str) else None

@@ -40,8 +40,21 @@ SUITABILITY_WHY = {
     ("tabular", "mlp"): "MLPs are the neural default for tables (Gorishniy et al. 2021)",
 }
 WEIGHTS = {"suitability": 0.30, "data_fit": 0.30, "latency": 0.15, "epochs": 0.20, "precision": 0.05}
-PARAMS_PER_SAMPLE = 20  # the data-fit anchor: ResNet-50 on ImageNet has ~20 params per image
-PRECISION_SCORE = {"fp32": 1.0, "bf16": 0.95, "fp16": 0.9}
+# The data-fit anchor, parameters per training sample: ResNet-50 on ImageNet has ~20 per image.
+# A table row carries far less information than an image or a sentence; MLPs that do well on
+# typical tabular benchmarks (Gorishniy et al. 2021) sit near 1-10 per row.
+PARAMS_PER_SAMPLE = {"vision": 20, "text": 20, "audio": 20, "timeseries": 10, "tabular": 2}
+# bf16 mixed precision is the standard recipe where the hardware has it (GPUs with bf16 tensor
+# cores); on CPUs fp32 stays the safe default. fp16 needs loss scaling (Micikevicius et al. 2018).
+PRECISION_SCORE = {
+    "cuda": {"bf16": 1.0, "fp32": 0.97, "fp16": 0.92},
+    "cpu": {"fp32": 1.0, "bf16": 0.95, "fp16": 0.9},
+}
+PRECISION_WHY = {
+    "fp32": "full precision, no numerical risk",
+    "bf16": "bf16 keeps fp32's range; mixed precision rarely costs accuracy",
+    "fp16": "fp16 needs loss scaling (Micikevicius et al. 2018)",
+}
 EMBEDDING_KINDS = ("embedding", "position_embedding", "token_type_embedding")
 
 
@@ -113,7 +126,7 @@ def _non_embedding_params(built: Built) -> int:
 def _data_fit(built: Built, profile) -> Criterion:
     samples = profile.data.train_samples
     params = _non_embedding_params(built)
-    target = PARAMS_PER_SAMPLE * samples
+    target = PARAMS_PER_SAMPLE[profile.domain] * samples
     decades = math.log10(params / target)
     # From target/30 to 3× target a gentle slope towards the anchor; beyond, half the score is
     # lost per decade.
@@ -150,7 +163,7 @@ def _epochs(pred: Prediction) -> Criterion:
     return Criterion("epochs", score, WEIGHTS["epochs"], f"{e:.3g}", why)
 
 
-def _criteria(built: Built, pred: Prediction, profile) -> tuple[Criterion, ...]:
+def _criteria(built: Built, pred: Prediction, profile, device_kind: str) -> tuple[Criterion, ...]:
     fam, dom = built.arch.family, profile.domain
     suit = SUITABILITY[dom].get(fam, 0.3)
     return (
@@ -159,10 +172,8 @@ def _criteria(built: Built, pred: Prediction, profile) -> tuple[Criterion, ...]:
         _data_fit(built, profile),
         _latency(pred, profile.budget.latency_ms),
         _epochs(pred),
-        Criterion("precision", PRECISION_SCORE[pred.precision], WEIGHTS["precision"], pred.precision,
-                  {"fp32": "full precision, no numerical risk",
-                   "bf16": "bf16 keeps fp32's range; rarely costs accuracy",
-                   "fp16": "fp16 needs loss scaling (Micikevicius et al. 2018)"}[pred.precision]),
+        Criterion("precision", PRECISION_SCORE[device_kind][pred.precision], WEIGHTS["precision"],
+                  pred.precision, PRECISION_WHY[pred.precision]),
     )
 
 
@@ -208,7 +219,7 @@ def rank(profile, built: list[Built], rejected: list[Rejection], skipped: int,
                                           worst[0] if len(violations) == 1 else "several",
                                           worst[1], b.cost.params))
                 continue
-            crit = _criteria(b, pred, profile)
+            crit = _criteria(b, pred, profile, device.kind)
             total = sum(c.score * c.weight for c in crit) / sum(c.weight for c in crit)
             scored.append(Scored(b, pred, crit, round(total, 6)))
     scored.sort(key=lambda s: (-s.score, s.name, precisions.index(s.prediction.precision)))

@@ -69,6 +69,19 @@ def walk(graph: Graph, backend: str = "torch") -> Iterator[NodeRow]:
 
 
 def _walk(node: Node, shape: Shape, path: str, depth: int, backend: str) -> Iterator[NodeRow]:
+    # Children are walked first so that a shape error names the innermost node at fault;
+    # the parent's row is still yielded before its children's.
+    inner: list[NodeRow] = []
+    if isinstance(node, Sequential):
+        cur = shape
+        for i, child in enumerate(node.children()):
+            label = child.name or f"{i}"
+            inner += _walk(child, cur, f"{path}.{label}" if path else label, depth + 1, backend)
+            cur = child.output_shape(cur)
+    else:
+        for child, label in zip(node.children(), ("body", "shortcut")):
+            if child.children():
+                inner += _walk(child, shape, f"{path}.{label}", depth + 1, backend)
     try:
         out = node.output_shape(shape)
         own = node.cost(shape, backend)
@@ -77,17 +90,7 @@ def _walk(node: Node, shape: Shape, path: str, depth: int, backend: str) -> Iter
     children = node.children()
     if depth > 0 or not children:
         yield NodeRow(path, node.kind, depth, shape, out, own, leaf=not children)
-    if isinstance(node, Sequential):
-        cur = shape
-        for i, child in enumerate(children):
-            label = child.name or f"{i}"
-            child_path = f"{path}.{label}" if path else label
-            yield from _walk(child, cur, child_path, depth + 1, backend)
-            cur = child.output_shape(cur)
-    else:
-        for child, label in zip(children, ("body", "shortcut")):
-            if child.children():
-                yield from _walk(child, shape, f"{path}.{label}", depth + 1, backend)
+    yield from inner
 
 
 def cost(graph: Graph, backend: str = "torch") -> GraphCost:
