@@ -233,6 +233,14 @@ def _explain(err: dict, loc: list, data: object, model) -> str:
         return f"{msg.removeprefix('Value error, ')}; received {received}"
     if kind == "finite_number":
         return f"expected a finite number; received {received}"
+    if kind in ("model_type", "dict_type"):
+        return f"expected a mapping (key: value fields); received {received}"
+    if kind in ("too_short", "too_long", "string_too_short", "string_too_long"):
+        ctx = err.get("ctx", {})
+        n = ctx.get("min_length") if kind.endswith("short") else ctx.get("max_length")
+        unit = "character" if kind.startswith("string") else "item"
+        bound = "at least" if kind.endswith("short") else "at most"
+        return f"expected {bound} {n} {unit}{'s' if n != 1 else ''}; received {received}"
     return f"expected {_lower(msg)}; received {received}"
 
 

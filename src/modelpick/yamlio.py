@@ -17,41 +17,72 @@ from .errors import InputError
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
 MAX_ALIASES = 100
+MAX_NODES = 100_000  # values that aliases may add once expanded
 
 
 class _UniqueKeyLoader(yaml.SafeLoader):
     def construct_mapping(self, node, deep=False):
-        seen = set()
+        seen = {}
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             try:
-                duplicate = key in seen
+                first = seen.get(key)
             except TypeError:  # an unhashable key; SafeLoader reports it next
                 break
-            if duplicate:
-                mark = key_node.start_mark
+            if first is not None:
                 raise yaml.constructor.ConstructorError(
-                    None, None, f"duplicate key {key!r} (line {mark.line + 1})", mark
+                    None, None, f"duplicate key {key!r} (first given on line {first})",
+                    key_node.start_mark,
                 )
-            seen.add(key)
+            seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep)
 
 
 def _check_events(text: str, source: str, error: type[InputError]) -> None:
-    depth = aliases = 0
+    """Refuse, from the event stream alone, what would be too deep or expand too far.
+
+    Counting aliases is not enough: 40 anchors each holding two aliases of the previous one
+    expand to 2**40 values. So every anchor's expanded size is tracked, and an alias adds the
+    size of what it names. An alias to a collection still open (a recursive document) is refused.
+    """
+    depth = aliases = nodes = via_aliases = 0
+    sizes: dict[str, int] = {}  # anchor -> values it expands to
+    open_: list[tuple[str | None, int]] = []  # (anchor, nodes before it) of open collections
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        if isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+        if isinstance(event, yaml.CollectionStartEvent):
             depth += 1
             if depth > MAX_DEPTH:
                 raise error(f"{source}: nested more than {MAX_DEPTH} levels deep; refusing to read it")
-        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            open_.append((event.anchor, nodes))
+            nodes += 1
+        elif isinstance(event, yaml.CollectionEndEvent):
             depth -= 1
+            anchor, start = open_.pop()
+            if anchor is not None:
+                sizes[anchor] = nodes - start
+        elif isinstance(event, yaml.ScalarEvent):
+            nodes += 1
+            if event.anchor is not None:
+                sizes[event.anchor] = 1
         elif isinstance(event, yaml.AliasEvent):
             aliases += 1
             if aliases > MAX_ALIASES:
                 raise error(
                     f"{source}: more than {MAX_ALIASES} YAML aliases (*name); refusing a "
                     "possible alias bomb"
+                )
+            if any(anchor == event.anchor for anchor, _ in open_):
+                raise error(
+                    f"{source}: the alias *{event.anchor} refers to a collection that contains "
+                    "it (a recursive document); refusing to read it"
+                )
+            size = sizes.get(event.anchor, 1)
+            nodes += size
+            via_aliases += size
+            if via_aliases > MAX_NODES:
+                raise error(
+                    f"{source}: YAML aliases (*name) expand it to more than {MAX_NODES:,} "
+                    "values; refusing a possible alias bomb"
                 )
 
 
@@ -89,7 +120,10 @@ def load_mapping(path: str | Path, error: type[InputError], what: str) -> dict:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = exc.problem or exc.context or "malformed YAML"
+        context = exc.context
+        if context and exc.context_mark and mark and exc.context_mark.line != mark.line:
+            context += f" (from line {exc.context_mark.line + 1})"
+        problem = ", ".join(p for p in (context, exc.problem) if p) or "malformed YAML"
         raise error(f"{source}: {where}{problem}") from None
     except yaml.YAMLError as exc:
         raise error(f"{source}: malformed YAML: {exc}") from None
