@@ -32,8 +32,14 @@ def _io_for(arch, domain):
     io = DEFAULT_IO[domain]
     fixed = arch.entry.fixed or {}
     task = arch.entry.tasks[0]
-    return IOSpec(domain, task, io.layout, io.shape, int(fixed.get("outputs", io.outputs)),
-                  vocab_size=io.vocab_size)
+    return IOSpec(
+        domain,
+        task,
+        io.layout,
+        io.shape,
+        int(fixed.get("outputs", io.outputs)),
+        vocab_size=io.vocab_size,
+    )
 
 
 CASES = [(a, d) for a in ARCHS for d in a.domains]
@@ -69,9 +75,22 @@ def test_reference_parameter_counts_exact(arch):
 
 
 def test_canonical_entries_are_all_present():
-    for name in ("resnet18", "resnet34", "resnet50", "vit_s_16", "vit_b_16", "bert_base", "lstm_2layer",
-                 "seed-cnn", "seed-rnn", "seed-keras-cnn", "seed-lstm", "seed-transformer",
-                 "seed-mlp", "seed-linear"):
+    for name in (
+        "resnet18",
+        "resnet34",
+        "resnet50",
+        "vit_s_16",
+        "vit_b_16",
+        "bert_base",
+        "lstm_2layer",
+        "seed-cnn",
+        "seed-rnn",
+        "seed-keras-cnn",
+        "seed-lstm",
+        "seed-transformer",
+        "seed-mlp",
+        "seed-linear",
+    ):
         assert name in CATALOG.by_name
 
 
@@ -101,7 +120,8 @@ def test_unknown_name_suggests():
 
 def test_user_catalog_extends_and_replaces(tmp_path):
     extra = tmp_path / "mine.yaml"
-    extra.write_text(textwrap.dedent("""
+    extra.write_text(
+        textwrap.dedent("""
         architectures:
           - name: tiny-mlp
             family: mlp
@@ -111,7 +131,8 @@ def test_user_catalog_extends_and_replaces(tmp_path):
             family: cnn
             domains: [vision]
             hparams: {kind: resnet, layers: [1, 1, 1, 1], width: 64}
-    """))
+    """)
+    )
     cat = load_catalog(extra)
     assert "tiny-mlp" in cat.by_name and "resnet50" in cat.by_name
     assert cat.get("resnet18").hparams.layers == (1, 1, 1, 1)  # the user's entry wins
@@ -124,12 +145,19 @@ def test_user_catalog_extends_and_replaces(tmp_path):
     "body,expect",
     [
         ("architectures: [{name: x, family: cnm, domains: [vision]}]", "architectures[0].family"),
-        ("architectures: [{name: x, family: cnn, domains: [vision], hparams: {depht: 3}}]",
-         "hparams: depht: unknown key"),
-        ("architectures: [{name: 'x', family: mlp, domains: [tabular], grid: {width: [8, 16]}}]",
-         "must contain {width}"),
-        ("architectures: [{name: a, family: mlp, domains: [tabular]}, "
-         "{name: a, family: mlp, domains: [tabular]}]", "appears twice"),
+        (
+            "architectures: [{name: x, family: cnn, domains: [vision], hparams: {depht: 3}}]",
+            "hparams: depht: unknown key",
+        ),
+        (
+            "architectures: [{name: 'x', family: mlp, domains: [tabular], grid: {width: [8, 16]}}]",
+            "must contain {width}",
+        ),
+        (
+            "architectures: [{name: a, family: mlp, domains: [tabular]}, "
+            "{name: a, family: mlp, domains: [tabular]}]",
+            "appears twice",
+        ),
         ("archs: []", "archs: unknown key"),
     ],
 )

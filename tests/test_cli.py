@@ -24,8 +24,14 @@ def run(*args: str):
 
 
 def test_there_is_an_example_per_domain():
-    domains = {next(line.split(":")[1].strip() for line in p.read_text().splitlines()
-                    if line.startswith("domain:")) for p in EXAMPLES}
+    domains = {
+        next(
+            line.split(":")[1].strip()
+            for line in p.read_text().splitlines()
+            if line.startswith("domain:")
+        )
+        for p in EXAMPLES
+    }
     assert domains == {"vision", "text", "audio", "timeseries", "tabular"}
 
 
@@ -44,7 +50,12 @@ def test_recommend_json_on_every_example(example):
         assert c["params"] > 0 and c["flops"] >= 2 * c["macs"] > 0
         assert c["reasons"] and all(isinstance(r, str) and r for r in c["reasons"])
         assert {k["name"] for k in c["criteria"]} == {
-            "suitability", "data_fit", "latency", "epochs", "precision"}
+            "suitability",
+            "data_fit",
+            "latency",
+            "epochs",
+            "precision",
+        }
         assert c["prediction"]["latency_ms"] > 0 and c["prediction"]["train_memory_bytes"] > 0
     assert all(r["reason"] for r in doc["rejected"])
 
@@ -69,7 +80,9 @@ def _write(tmp_path, text: str) -> Path:
 
 
 def test_nothing_fits_exits_1_with_nearest_misses_and_what_to_relax(tmp_path):
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
         name: impossible
         domain: vision
         task: classification
@@ -77,7 +90,8 @@ def test_nothing_fits_exits_1_with_nearest_misses_and_what_to_relax(tmp_path):
         outputs: 1000
         data: {train_samples: 1000000}
         budget: {device: cpu, memory_gb: 0.01, train_minutes: 1, latency_ms: 0.01}
-    """)
+    """,
+    )
     result = run("recommend", path)
     assert result.exit_code == 1
     assert "No candidate fits" in result.stdout
@@ -87,7 +101,9 @@ def test_nothing_fits_exits_1_with_nearest_misses_and_what_to_relax(tmp_path):
 
 
 def test_relax_suggestion_names_the_limit(tmp_path):
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
         name: tight-memory
         domain: tabular
         task: classification
@@ -95,7 +111,8 @@ def test_relax_suggestion_names_the_limit(tmp_path):
         outputs: 2
         data: {train_samples: 10000}
         budget: {device: cpu, memory_gb: 0.00001, train_minutes: 10}
-    """)
+    """,
+    )
     result = run("recommend", path, "--json")
     assert result.exit_code == 1
     doc = json.loads(result.stdout)
@@ -103,7 +120,9 @@ def test_relax_suggestion_names_the_limit(tmp_path):
 
 
 def test_max_params_rejection_names_limit_and_ratio(tmp_path):
-    path = _write(tmp_path, """
+    path = _write(
+        tmp_path,
+        """
         name: small
         domain: tabular
         task: classification
@@ -111,7 +130,8 @@ def test_max_params_rejection_names_limit_and_ratio(tmp_path):
         outputs: 2
         data: {train_samples: 1000}
         budget: {device: cpu, memory_gb: 1, train_minutes: 1, max_params: 1000}
-    """)
+    """,
+    )
     doc = json.loads(run("recommend", path, "--json").stdout)
     assert all(c["params"] <= 1000 for c in doc["candidates"])
     over = [r for r in doc["rejected"] if r["constraint"] == "max_params"]
@@ -119,7 +139,9 @@ def test_max_params_rejection_names_limit_and_ratio(tmp_path):
 
 
 def test_estimate_json():
-    result = run("estimate", ROOT / "examples/mnist-laptop-cpu.yaml", "--arch", "seed-cnn", "--json")
+    result = run(
+        "estimate", ROOT / "examples/mnist-laptop-cpu.yaml", "--arch", "seed-cnn", "--json"
+    )
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
     assert doc["name"] == "seed-cnn" and doc["family"] == "cnn"
@@ -130,7 +152,9 @@ def test_estimate_json():
 
 
 def test_estimate_table_with_layers():
-    result = run("estimate", ROOT / "examples/sentence-sentiment.yaml", "--arch", "seed-lstm", "--layers")
+    result = run(
+        "estimate", ROOT / "examples/sentence-sentiment.yaml", "--arch", "seed-lstm", "--layers"
+    )
     assert result.exit_code == 0, result.output
     assert "seed-lstm" in result.stdout and "rnn" in result.stdout
 
@@ -220,7 +244,8 @@ def test_commands_never_import_a_framework(args):
         "heavy = sorted(m for m in ('torch', 'tensorflow', 'keras', 'jax') if m in sys.modules)\n"
         "sys.stderr.write('HEAVY=' + ','.join(heavy))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
-                          timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert proc.returncode == 0, proc.stderr
     assert "HEAVY=" in proc.stderr and proc.stderr.rsplit("HEAVY=", 1)[1] == ""

@@ -146,7 +146,9 @@ def test_resolve_cpu_uses_this_machines_cpu(devices, no_detection):
 def test_resolve_cpu_probes_without_nvidia_smi(devices, monkeypatch):
     calls = []
     monkeypatch.setattr(
-        hardware, "detect_machine", lambda gpus=True: calls.append(gpus) or fake_machine()
+        hardware,
+        "detect_machine",
+        lambda gpus=True, backends=True: calls.append(gpus) or fake_machine(),
     )
     profile, notes = hardware.resolve_device("cpu", "a100-80gb", devices=devices)
     assert calls == [False]  # the CPU answer does not depend on the GPUs

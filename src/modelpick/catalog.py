@@ -23,8 +23,18 @@ from .graph import Graph, GraphCost, ShapeError, cost
 from .profile import DOMAINS, describe_error
 from .yamlio import load_mapping
 
-INPUT_FIELDS = ("channels", "height", "width", "seq_len", "vocab_size", "features",
-                "sample_rate", "seconds", "frames", "mel_bins")
+INPUT_FIELDS = (
+    "channels",
+    "height",
+    "width",
+    "seq_len",
+    "vocab_size",
+    "features",
+    "sample_rate",
+    "seconds",
+    "frames",
+    "mel_bins",
+)
 
 
 class EntrySpec(BaseModel):
@@ -79,7 +89,11 @@ class Catalog:
         if name in self.by_name:
             return self.by_name[name]
         close = difflib.get_close_matches(name, list(self.by_name), n=3, cutoff=0.5)
-        hint = f"; did you mean {', '.join(close)}?" if close else "; `modelpick catalog list` shows them all"
+        hint = (
+            f"; did you mean {', '.join(close)}?"
+            if close
+            else "; `modelpick catalog list` shows them all"
+        )
         raise UnknownNameError(f"unknown architecture {name!r}{hint}")
 
 
@@ -134,7 +148,7 @@ def parse_catalog(data: dict, source: str) -> tuple[bool, list[Architecture]]:
 def load_catalog(extra: str | Path | None = None) -> Catalog:
     """The default catalog, extended (or replaced) by the user's catalog file `extra`."""
     path = default_catalog_path()
-    _, archs = parse_catalog(load_mapping(path, CatalogError, "catalog"), str(path))
+    _, archs = parse_catalog(load_mapping(path, CatalogError, "catalog", trusted=True), str(path))
     sources = [str(path)]
     if extra is not None:
         replace, user = parse_catalog(load_mapping(extra, CatalogError, "catalog"), str(extra))
@@ -181,9 +195,11 @@ class Rejection:
     family: str
     reason: str
     precision: str | None = None
-    constraint: str = "input"  # which limit: input | memory | max_params | latency | train_minutes
-    miss_ratio: float = 0.0  # how far past the limit (1.5 = 50 % over)
+    # which limit: input | max_params | memory_gb | latency_ms | train_minutes | several
+    constraint: str = "input"
+    miss_ratio: float = 0.0  # how far past the (worst) limit: 1.5 = 50 % over
     params: int | None = None
+    misses: tuple[tuple[str, float], ...] = ()  # every limit missed, with its ratio
 
 
 def fixed_mismatch(arch: Architecture, profile) -> str | None:
@@ -250,11 +266,26 @@ def reference_io(arch: Architecture) -> IOSpec | None:
         return None
     layout, shape = fields[domain]
     r = {"seq_len": 16, **ref}
-    return IOSpec(domain, task, layout, tuple(int(x) for x in shape(r)), outputs,
-                  vocab_size=int(r.get("vocab_size", 0)))
+    return IOSpec(
+        domain,
+        task,
+        layout,
+        tuple(int(x) for x in shape(r)),
+        outputs,
+        vocab_size=int(r.get("vocab_size", 0)),
+    )
 
 
 __all__ = [
-    "DOMAINS", "INPUT_FIELDS", "Architecture", "Built", "Catalog", "Rejection", "build_for",
-    "expand_candidates", "io_spec", "load_catalog", "reference_io",
+    "DOMAINS",
+    "INPUT_FIELDS",
+    "Architecture",
+    "Built",
+    "Catalog",
+    "Rejection",
+    "build_for",
+    "expand_candidates",
+    "io_spec",
+    "load_catalog",
+    "reference_io",
 ]

@@ -47,14 +47,24 @@ def _errors_to_exit(command):
     return wrapper
 
 
+def _resolve(profile, profile_path: Path):
+    """The profile's device; an unknown budget.gpu is reported against the profile file."""
+    from .errors import ProfileError, UnknownNameError
+    from .hardware import resolve_device
+
+    try:
+        return resolve_device(profile.budget.device, profile.budget.gpu)
+    except UnknownNameError as exc:
+        raise ProfileError(f"{profile_path}: budget.gpu: {exc}") from None
+
+
 def _plan(profile_path: Path, catalog_path: Path | None):
     from .catalog import expand_candidates, load_catalog
-    from .hardware import resolve_device
     from .profile import load_profile
 
     profile = load_profile(profile_path)
     catalog = load_catalog(catalog_path)
-    device, notes = resolve_device(profile.budget.device, profile.budget.gpu)
+    device, notes = _resolve(profile, profile_path)
     return profile, catalog, device, notes, expand_candidates
 
 
@@ -92,8 +102,7 @@ def estimate(
 ) -> None:
     """Cost and predictions of one catalog architecture for a task profile."""
     from . import render
-    from .catalog import Unsupported, build_for, io_spec
-    from .catalog import fixed_mismatch
+    from .catalog import Unsupported, build_for, fixed_mismatch, io_spec
     from .graph import ShapeError
     from .predict import predict
     from .scoring import choose_precisions
@@ -101,7 +110,9 @@ def estimate(
     prof, cat, device, notes, _ = _plan(profile, catalog)
     a = cat.get(arch)
     if prof.domain not in a.domains:
-        raise InputError(f"{a.name} is a {'/'.join(a.domains)} architecture; the profile is {prof.domain}")
+        raise InputError(
+            f"{a.name} is a {'/'.join(a.domains)} architecture; the profile is {prof.domain}"
+        )
     reason = fixed_mismatch(a, prof)
     if reason:
         raise InputError(reason)
@@ -111,21 +122,34 @@ def estimate(
         raise InputError(f"{a.name} cannot serve this profile: {exc}") from None
     precisions, pnotes = choose_precisions(prof.preferences.precisions, device)
     b = prof.budget
-    preds = [predict(built.cost, device, p, b.batch_size, prof.data.train_samples, b.train_minutes)
-             for p in precisions]
+    preds = [
+        predict(built.cost, device, p, b.batch_size, prof.data.train_samples, b.train_minutes)
+        for p in precisions
+    ]
     if json_out:
-        render.print_json({
-            "name": a.name, "family": a.family, **render.cost_json(built),
-            "device": render.device_json(device),
-            "predictions": [render.prediction_json(p) for p in preds],
-            "layers": [
-                {"path": r.path, "kind": r.kind, "output_shape": list(r.out_shape),
-                 "params": r.cost.params, "flops": r.cost.flops, "macs": r.cost.macs}
-                for r in built.cost.rows if r.leaf or r.kind == "residual"
-            ],
-            "notes": [*notes, *pnotes, *built.graph.notes],
-            "assumptions": render.assumptions(prof),
-        })
+        render.print_json(
+            {
+                "name": a.name,
+                "family": a.family,
+                **render.cost_json(built),
+                "device": render.device_json(device),
+                "predictions": [render.prediction_json(p) for p in preds],
+                "layers": [
+                    {
+                        "path": r.path,
+                        "kind": r.kind,
+                        "output_shape": list(r.out_shape),
+                        "params": r.cost.params,
+                        "flops": r.cost.flops,
+                        "macs": r.cost.macs,
+                    }
+                    for r in built.cost.rows
+                    if r.leaf or r.kind == "residual"
+                ],
+                "notes": [*notes, *pnotes, *built.graph.notes],
+                "assumptions": render.assumptions(prof),
+            }
+        )
         return
     render.render_estimate(prof, built, preds, device)
     if layers:
@@ -137,13 +161,20 @@ def estimate(
 def validate(
     profiles: Annotated[list[Path], typer.Argument(help="task profile YAML files")],
 ) -> None:
-    """Check task profiles against the schema (for CI); exit 2 if any is invalid."""
+    """Check task profiles against the schema and the device table (for CI); exit 2 if any is
+    invalid."""
+    from .errors import ProfileError, UnknownNameError
+    from .hardware import check_gpu_key
     from .profile import load_profile
 
     bad = 0
     for path in profiles:
         try:
-            load_profile(path)
+            profile = load_profile(path)
+            try:
+                check_gpu_key(profile.budget.gpu)
+            except UnknownNameError as exc:
+                raise ProfileError(f"{path}: budget.gpu: {exc}") from None
             typer.echo(f"ok: {path}")
         except InputError as exc:
             bad += 1
@@ -176,7 +207,9 @@ def catalog_list(
 
     if domain is not None and domain not in DOMAINS:
         raise InputError(f"--domain: expected one of {', '.join(DOMAINS)}; received {domain!r}")
-    archs = [a for a in load_catalog(catalog).architectures if domain is None or domain in a.domains]
+    archs = [
+        a for a in load_catalog(catalog).architectures if domain is None or domain in a.domains
+    ]
     if json_out:
         render.print_json({"architectures": [render.arch_json(a) for a in archs]})
     else:
@@ -219,16 +252,29 @@ def doctor(json_out: JsonOpt = False) -> None:
     cpu = cpu_profile(machine)
     gpus = [(g.name, match_gpu(g.name, devices)) for g in machine.gpus]
     if json_out:
-        render.print_json({
-            "cpu": {"model": machine.cpu_model, "physical_cores": machine.physical_cores,
-                    "logical_cores": machine.logical_cores, "freq_mhz": machine.cpu_freq_mhz,
-                    "estimated": render.device_json(cpu)},
-            "ram_bytes": machine.ram_bytes,
-            "gpus": [{"name": g.name, "memory_bytes": g.memory_bytes, "driver": g.driver,
-                      "table_entry": m.key if m else None} for g, (_, m) in zip(machine.gpus, gpus)],
-            "backends": machine.backends,
-            "device_table": sorted(devices),
-        })
+        render.print_json(
+            {
+                "cpu": {
+                    "model": machine.cpu_model,
+                    "physical_cores": machine.physical_cores,
+                    "logical_cores": machine.logical_cores,
+                    "freq_mhz": machine.cpu_freq_mhz,
+                    "estimated": render.device_json(cpu),
+                },
+                "ram_bytes": machine.ram_bytes,
+                "gpus": [
+                    {
+                        "name": g.name,
+                        "memory_bytes": g.memory_bytes,
+                        "driver": g.driver,
+                        "table_entry": m.key if m else None,
+                    }
+                    for g, (_, m) in zip(machine.gpus, gpus)
+                ],
+                "backends": machine.backends,
+                "device_table": sorted(devices),
+            }
+        )
         return
     render.render_doctor(machine, cpu, gpus, devices)
 
@@ -242,6 +288,9 @@ def main() -> None:
     except Exception as exc:  # a bug: say so in one line unless asked for the traceback
         if os.environ.get("MODELPICK_DEBUG"):
             raise
-        typer.echo(f"internal error: {type(exc).__name__}: {exc} "
-                   "(a bug: please report it; MODELPICK_DEBUG=1 shows the traceback)", err=True)
+        typer.echo(
+            f"internal error: {type(exc).__name__}: {exc} "
+            "(a bug: please report it; MODELPICK_DEBUG=1 shows the traceback)",
+            err=True,
+        )
         sys.exit(70)

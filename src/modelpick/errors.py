@@ -42,4 +42,3 @@ class NoAnswerError(ModelpickError):
 
 class UnavailableError(ModelpickError):
     exit_code = 3
-

@@ -9,9 +9,7 @@ flags until calibration replaces them.
 from __future__ import annotations
 
 import difflib
-import importlib.metadata
 import os
-import platform
 import re
 import shutil
 import subprocess
@@ -20,7 +18,6 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import psutil
 import yaml
 
 from modelpick.errors import InputError, UnknownNameError
@@ -123,6 +120,8 @@ def _nvidia_gpus() -> tuple[GPUInfo, ...]:
 
 def _backend_version(*dists: str) -> str | None:
     # Metadata only: importing torch/tensorflow would cost seconds on every run.
+    import importlib.metadata
+
     for dist in dists:
         try:
             return importlib.metadata.version(dist)
@@ -131,8 +130,13 @@ def _backend_version(*dists: str) -> str | None:
     return None
 
 
-def detect_machine(gpus: bool = True) -> MachineInfo:
-    """Describe this machine. gpus=False skips nvidia-smi (the only slow part)."""
+def detect_machine(gpus: bool = True, backends: bool = True) -> MachineInfo:
+    """Describe this machine. gpus=False skips nvidia-smi (the only slow part); backends=False
+    skips the package-metadata scan (`recommend` does not need it)."""
+    import platform
+
+    import psutil  # here, not at the top: ~30 ms that only detection needs
+
     model, flags, cpuinfo_mhz = _read_cpuinfo()
     model = model or platform.processor() or platform.machine() or "unknown CPU"
     logical = psutil.cpu_count(logical=True) or os.cpu_count() or 1
@@ -156,7 +160,9 @@ def detect_machine(gpus: bool = True) -> MachineInfo:
         backends={
             "torch": _backend_version("torch"),
             "tensorflow": _backend_version("tensorflow", "tensorflow-cpu", "tensorflow-macos"),
-        },
+        }
+        if backends
+        else {},
     )
 
 
@@ -209,7 +215,9 @@ def load_devices(path: str | Path | None = None) -> dict[str, DeviceProfile]:
     """The GPU table, keyed by device key (packaged configs/devices.yaml unless path is given)."""
     target, label = (Path(path), str(path)) if path is not None else _default_table()
     try:
-        data = yaml.safe_load(target.read_text(encoding="utf-8"))
+        data = yaml.load(  # noqa: S506 - the safe loader, in C where available
+            target.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+        )
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"cannot read device table {label}: {exc}") from exc
     except yaml.YAMLError as exc:
@@ -329,9 +337,18 @@ def _lookup_gpu(gpu: str, devices: dict[str, DeviceProfile]) -> DeviceProfile:
     if matched is not None:
         return matched
     keys = sorted(devices)
-    close = difflib.get_close_matches(wanted, keys, n=1, cutoff=0.5)
-    hint = f" did you mean '{close[0]}'?" if close else ""
-    raise UnknownNameError(f"unknown GPU '{gpu}' in budget.gpu;{hint} known: {', '.join(keys)}")
+    # Same model, another variant first ("h100" -> h100-sxm, h100-pcie), then spelling.
+    close = [k for k in keys if k.startswith(wanted)] or difflib.get_close_matches(
+        wanted, keys, n=1, cutoff=0.5
+    )
+    hint = f" did you mean {' or '.join(repr(k) for k in close)}?" if close else ""
+    raise UnknownNameError(f"unknown GPU '{gpu}';{hint} known: {', '.join(keys)}")
+
+
+def check_gpu_key(gpu: str | None, devices: dict[str, DeviceProfile] | None = None) -> None:
+    """Raise UnknownNameError when `gpu` (a profile's budget.gpu) names no device-table entry."""
+    if gpu:
+        _lookup_gpu(gpu, devices if devices is not None else load_devices())
 
 
 def _from_detected(
@@ -374,7 +391,7 @@ def resolve_device(
     named = _lookup_gpu(gpu, devices) if gpu else None  # a typo is an error even if unused
 
     if device == "cpu":
-        machine = machine or detect_machine(gpus=False)
+        machine = machine or detect_machine(gpus=False, backends=False)
         notes = [f"device cpu: {machine.cpu_model}, figures estimated until calibrated"]
         if named is not None:
             notes.append(f"budget.gpu = {named.key} ignored because device is cpu")
@@ -391,7 +408,7 @@ def resolve_device(
             notes.append(f"this machine has '{machine.gpus[0].name}', not {named.key}")
         return named, notes
 
-    machine = machine or detect_machine(gpus=True)
+    machine = machine or detect_machine(gpus=True, backends=False)
     if machine.gpus:
         return _from_detected(machine, devices)
     if device == "auto":

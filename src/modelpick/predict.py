@@ -82,17 +82,12 @@ class Prediction:
         return self.train_memory.total_bytes
 
 
-def _launches(row: NodeRow) -> int:
-    if row.kind == "rnn":
-        # One fused kernel per time step per layer and direction (cuDNN/oneDNN persistent
-        # kernels do better on GPU; calibration absorbs the difference).
-        rnn_steps = row.in_shape[0]
-        return max(1, rnn_steps)
-    return 0 if row.kind in ("flatten", "dropout", "sequential", "swap_axes") else 1
-
-
-def _node_time_s(row: NodeRow, batch: int, device: DeviceProfile, precision: str) -> tuple[float, bool]:
+def _node_time_s(
+    row: NodeRow, batch: int, device: DeviceProfile, precision: str
+) -> tuple[float, bool]:
     c = row.cost
+    if c.kernels == 0 and c.flops == 0:
+        return 0.0, False  # a view (flatten, swap_axes) or inference-time identity (dropout)
     act_bytes = BYTES[precision]
     moved = batch * (numel(row.in_shape) + numel(row.out_shape)) * act_bytes
     moved += (c.params + c.buffers) * act_bytes
@@ -103,10 +98,12 @@ def _node_time_s(row: NodeRow, batch: int, device: DeviceProfile, precision: str
         eff = kind_eff or DEFAULT_ELEMENTWISE_EFFICIENCY
     compute = batch * c.flops / (device.peak_flops[precision] * eff)
     memory = moved / (device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
-    return max(compute, memory) + _launches(row) * device.launch_overhead_s, compute >= memory
+    return max(compute, memory) + c.kernels * device.launch_overhead_s, compute >= memory
 
 
-def forward_time_s(gc: GraphCost, batch: int, device: DeviceProfile, precision: str) -> tuple[float, float]:
+def forward_time_s(
+    gc: GraphCost, batch: int, device: DeviceProfile, precision: str
+) -> tuple[float, float]:
     """Forward time at `batch` and the share of it spent in compute-bound nodes."""
     total = compute_bound = 0.0
     for row in gc.rows:
@@ -152,8 +149,8 @@ def predict(
         raise ValueError(f"{device.name} does not support {precision}")
     t1, compute_share = forward_time_s(gc, 1, device, precision)
     tb, _ = forward_time_s(gc, batch_size, device, precision)
-    optimizer_s = gc.params * OPTIMIZER_BYTES_PER_PARAM / (
-        device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY
+    optimizer_s = (
+        gc.params * OPTIMIZER_BYTES_PER_PARAM / (device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
     )
     step_s = tb * (1 + BACKWARD_FACTOR) + optimizer_s + device.launch_overhead_s * 10
     steps = math.ceil(train_samples / batch_size)

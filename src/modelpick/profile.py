@@ -63,7 +63,9 @@ class AudioInput(_Strict):
         wave = self.sample_rate is not None or self.seconds is not None
         spec = self.frames is not None or self.mel_bins is not None
         if wave and spec:
-            raise ValueError("give either sample_rate and seconds, or frames and mel_bins, not both")
+            raise ValueError(
+                "give either sample_rate and seconds, or frames and mel_bins, not both"
+            )
         if wave and (self.sample_rate is None or self.seconds is None):
             raise ValueError("a waveform needs both sample_rate and seconds")
         if spec and (self.frames is None or self.mel_bins is None):
@@ -91,7 +93,8 @@ class Data(_Strict):
 class Budget(_Strict):
     device: Literal["auto", "cpu", "cuda"] = "auto"
     gpu: str | None = Field(
-        None, description="device table key (modelpick doctor lists them) to predict for, e.g. a100-80gb"
+        None,
+        description="device table key (modelpick doctor lists them) to predict for, e.g. a100-80gb",
     )
     memory_gb: float = Field(gt=0, le=100_000, description="memory the model may use on the device")
     train_minutes: float = Field(gt=0, le=10_000_000, description="wall-clock training budget")
@@ -183,7 +186,11 @@ def load_profile(path: str | Path):
 
 
 def describe_error(
-    exc: ValidationError, source: str, data: object, tags=DOMAINS, model: type[BaseModel] | None = None
+    exc: ValidationError,
+    source: str,
+    data: object,
+    tags=DOMAINS,
+    model: type[BaseModel] | None = None,
 ) -> str:
     """One line for the first problem: `file: field.path: expected …, received …`.
 
@@ -198,7 +205,11 @@ def describe_error(
     if err["type"].startswith("union_tag"):
         loc = ["domain"]
     path = _path(loc)
-    more = f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})" if len(errors) > 1 else ""
+    more = (
+        f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
+        if len(errors) > 1
+        else ""
+    )
     return f"{source}: {path or 'top level'}: {_explain(err, loc, data, model)}{more}"
 
 
@@ -245,11 +256,14 @@ def _explain(err: dict, loc: list, data: object, model) -> str:
 
 
 def _lower(msg: str) -> str:
-    for prefix, article in (("Input should be greater", "a value greater"),
-                            ("Input should be less", "a value less"),
-                            ("Input should be ", ""), ("Input should ", "")):
+    for prefix, article in (
+        ("Input should be greater", "a value greater"),
+        ("Input should be less", "a value less"),
+        ("Input should be ", ""),
+        ("Input should ", ""),
+    ):
         if msg.startswith(prefix):
-            rest = msg[len(prefix):]
+            rest = msg[len(prefix) :]
             return f"{article}{rest}" if article else rest
     return msg[:1].lower() + msg[1:]
 
@@ -259,8 +273,11 @@ def _allowed_keys(loc: list, data: object, model=None) -> list[str]:
     if model is None:
         domain = data.get("domain") if isinstance(data, dict) else None
         model = {
-            "vision": VisionProfile, "text": TextProfile, "audio": AudioProfile,
-            "timeseries": TimeseriesProfile, "tabular": TabularProfile,
+            "vision": VisionProfile,
+            "text": TextProfile,
+            "audio": AudioProfile,
+            "timeseries": TimeseriesProfile,
+            "tabular": TabularProfile,
         }.get(domain)
     for part in loc:
         if isinstance(part, int):

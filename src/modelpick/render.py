@@ -91,7 +91,13 @@ def candidate_json(s: Scored) -> dict:
         **cost_json(s.built),
         "reasons": [c.why for c in s.criteria if c.why],
         "criteria": [
-            {"name": c.name, "score": round(c.score, 4), "weight": c.weight, "value": c.value, "why": c.why}
+            {
+                "name": c.name,
+                "score": round(c.score, 4),
+                "weight": c.weight,
+                "value": c.value,
+                "why": c.why,
+            }
             for c in s.criteria
         ],
         "prediction": prediction_json(s.prediction),
@@ -132,7 +138,8 @@ def assumptions(profile) -> list[str]:
     return [
         f"training with {OPTIMIZER} (fp32 weights, gradients and two moments) at batch "
         f"{profile.budget.batch_size}",
-        f"p95 latency taken as {P95_OVER_P50:g}× the predicted median until `modelpick bench` measures it",
+        f"p95 latency taken as {P95_OVER_P50:g}× the predicted median until `modelpick bench` "
+        "measures it",
         "training from scratch; backward pass ≈ 2× forward FLOPs",
     ]
 
@@ -152,16 +159,30 @@ def render_ranking(profile, ranking: Ranking, top: int, console=None) -> None:
     )
     if ranking.ranked:
         table = Table(show_edge=False, pad_edge=False)
-        for col, justify in (("#", "right"), ("architecture", "left"), ("prec", "left"),
-                             ("params", "right"), ("FLOPs", "right"), ("p95 ms", "right"),
-                             ("train mem", "right"), ("epochs", "right"), ("score", "right")):
+        for col, justify in (
+            ("#", "right"),
+            ("architecture", "left"),
+            ("prec", "left"),
+            ("params", "right"),
+            ("FLOPs", "right"),
+            ("p95 ms", "right"),
+            ("train mem", "right"),
+            ("epochs", "right"),
+            ("score", "right"),
+        ):
             table.add_column(col, justify=justify, no_wrap=col == "architecture")
         for s in ranking.ranked[:top]:
             p = s.prediction
             table.add_row(
-                str(s.rank), s.name, p.precision, human(s.built.cost.params),
-                human(s.built.cost.flops), f"{p.latency_p95_ms:.3g}",
-                human(p.train_memory_bytes, "B"), f"{p.epochs_in_budget:.3g}", f"{s.score:.3f}",
+                str(s.rank),
+                s.name,
+                p.precision,
+                human(s.built.cost.params),
+                human(s.built.cost.flops),
+                f"{p.latency_p95_ms:.3g}",
+                human(p.train_memory_bytes, "B"),
+                f"{p.epochs_in_budget:.3g}",
+                f"{s.score:.3f}",
             )
         console.print(table)
         best = ranking.ranked[0]
@@ -173,7 +194,9 @@ def render_ranking(profile, ranking: Ranking, top: int, console=None) -> None:
     if ranking.rejected:
         shown = ranking.rejected[: 5 if ranking.ranked else 10]
         title = "Nearest misses" if not ranking.ranked else "Rejected"
-        console.print(f"\n[bold]{title}[/] ({len(ranking.rejected)} in all; --json lists every one)")
+        console.print(
+            f"\n[bold]{title}[/] ({len(ranking.rejected)} in all; --json lists every one)"
+        )
         for r in shown:
             prec = f" {r.precision}" if r.precision else ""
             console.print(f"  {r.name}{prec}: {r.reason}")
@@ -187,8 +210,9 @@ def render_ranking(profile, ranking: Ranking, top: int, console=None) -> None:
         console.print(f"[dim]note: {note}[/]")
 
 
-def render_estimate(profile, built: Built, preds: list[Prediction], device: DeviceProfile,
-                    console=None) -> None:
+def render_estimate(
+    profile, built: Built, preds: list[Prediction], device: DeviceProfile, console=None
+) -> None:
     from rich.table import Table
 
     console = console or _console()
@@ -200,14 +224,30 @@ def render_estimate(profile, built: Built, preds: list[Prediction], device: Devi
         f"input {tuple(built.graph.input_shape)} -> output {tuple(c.output_shape)}"
     )
     table = Table(show_edge=False, pad_edge=False)
-    for col in ("precision", "latency ms", "p95 ms", "samples/s", "step ms", "epoch s",
-                "epochs", "train mem", "infer mem"):
+    for col in (
+        "precision",
+        "latency ms",
+        "p95 ms",
+        "samples/s",
+        "step ms",
+        "epoch s",
+        "epochs",
+        "train mem",
+        "infer mem",
+    ):
         table.add_column(col, justify="right")
     for p in preds:
-        table.add_row(p.precision, f"{p.latency_ms:.3g}", f"{p.latency_p95_ms:.3g}",
-                      human(p.throughput_samples_per_s), f"{p.train_step_ms:.3g}",
-                      f"{p.epoch_s:.3g}", f"{p.epochs_in_budget:.3g}",
-                      human(p.train_memory_bytes, "B"), human(p.inference_memory_bytes, "B"))
+        table.add_row(
+            p.precision,
+            f"{p.latency_ms:.3g}",
+            f"{p.latency_p95_ms:.3g}",
+            human(p.throughput_samples_per_s),
+            f"{p.train_step_ms:.3g}",
+            f"{p.epoch_s:.3g}",
+            f"{p.epochs_in_budget:.3g}",
+            human(p.train_memory_bytes, "B"),
+            human(p.inference_memory_bytes, "B"),
+        )
     console.print(table)
     for note in (*built.graph.notes, *assumptions(profile)):
         console.print(f"[dim]note: {note}[/]")
@@ -218,13 +258,23 @@ def render_layers(built: Built, console=None) -> None:
 
     console = console or _console()
     table = Table(show_edge=False, pad_edge=False, title=f"{built.arch.name}: layers")
-    for col, j in (("node", "left"), ("kind", "left"), ("output", "left"), ("params", "right"),
-                   ("FLOPs", "right")):
+    for col, j in (
+        ("node", "left"),
+        ("kind", "left"),
+        ("output", "left"),
+        ("params", "right"),
+        ("FLOPs", "right"),
+    ):
         table.add_column(col, justify=j)
     for r in built.cost.rows:
         if r.leaf or r.kind == "residual":
-            table.add_row("  " * (r.depth - 1) + r.path, r.kind, str(r.out_shape),
-                          f"{r.cost.params:,}", human(r.cost.flops))
+            table.add_row(
+                "  " * (r.depth - 1) + r.path,
+                r.kind,
+                str(r.out_shape),
+                f"{r.cost.params:,}",
+                human(r.cost.flops),
+            )
     console.print(table)
 
 
@@ -255,19 +305,31 @@ def arch_json(a: Architecture) -> dict:
     }
 
 
-def render_doctor(machine: MachineInfo, cpu: DeviceProfile, gpus: list[tuple[str, DeviceProfile | None]],
-                  devices: dict[str, DeviceProfile], console=None) -> None:
+def render_doctor(
+    machine: MachineInfo,
+    cpu: DeviceProfile,
+    gpus: list[tuple[str, DeviceProfile | None]],
+    devices: dict[str, DeviceProfile],
+    console=None,
+) -> None:
     console = console or _console()
-    console.print(f"[bold]CPU[/]     {machine.cpu_model}: {machine.physical_cores} cores "
-                  f"({machine.logical_cores} threads), {machine.cpu_freq_mhz:.0f} MHz")
-    console.print(f"          est. peak {human(cpu.peak_flops['fp32'], 'FLOP/s')} fp32; "
-                  f"precisions {', '.join(cpu.peak_flops)}")
+    console.print(
+        f"[bold]CPU[/]     {machine.cpu_model}: {machine.physical_cores} cores "
+        f"({machine.logical_cores} threads), {machine.cpu_freq_mhz:.0f} MHz"
+    )
+    console.print(
+        f"          est. peak {human(cpu.peak_flops['fp32'], 'FLOP/s')} fp32; "
+        f"precisions {', '.join(cpu.peak_flops)}"
+    )
     console.print(f"[bold]Memory[/]  {machine.ram_bytes / 2**30:.1f} GiB")
     if not gpus:
         console.print("[bold]GPUs[/]    none found (nvidia-smi absent or reports none)")
     for (name, prof), info in zip(gpus, machine.gpus):
         match = f" -> table entry {prof.key}" if prof else " (not in the device table)"
-        console.print(f"[bold]GPU[/]     {name}, {info.memory_bytes / 2**30:.1f} GiB, driver {info.driver}{match}")
+        console.print(
+            f"[bold]GPU[/]     {name}, {info.memory_bytes / 2**30:.1f} GiB, "
+            f"driver {info.driver}{match}"
+        )
     for backend, version in machine.backends.items():
         state = version or "not installed (pip install 'modelpick[" + backend + "]')"
         console.print(f"[bold]{backend:<8}[/] {state}")

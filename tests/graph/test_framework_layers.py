@@ -62,7 +62,9 @@ def _keras():
 @pytest.mark.parametrize("cell,i,h,layers,bi", RNN_CASES)
 def test_rnn_params_equal_keras(cell, i, h, layers, bi):
     keras = _keras()
-    cls = {"simple": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[cell]
+    cls = {"simple": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}[
+        cell
+    ]
     model = keras.Sequential([keras.Input((7, i))])
     for layer in range(layers):
         rnn = cls(h, return_sequences=layer < layers - 1)
@@ -82,7 +84,9 @@ def test_other_layers_equal_keras():
     assert Conv(2, 32, 3).cost((1, 28, 28), "tensorflow").params == count(
         (28, 28, 1), layers.Conv2D(32, 3)
     )
-    assert LayerNorm().cost((5, 768), "tensorflow").params == count((5, 768), layers.LayerNormalization())
+    assert LayerNorm().cost((5, 768), "tensorflow").params == count(
+        (5, 768), layers.LayerNormalization()
+    )
     assert Embedding(1000, 64).cost((20,), "tensorflow").params == count(
         (20,), layers.Embedding(1000, 64)
     )

@@ -13,8 +13,8 @@ from modelpick.graph import (
     Dense,
     Embedding,
     Flatten,
-    Graph,
     GlobalPool,
+    Graph,
     LayerNorm,
     PatchEmbed,
     Pool,
@@ -119,9 +119,7 @@ def test_attention_rejects_bad_heads():
         Attention(100, 3).output_shape((10, 100))
 
 
-@pytest.mark.parametrize(
-    "cell,gates", [("simple", 1), ("lstm", 4), ("gru", 3)]
-)
+@pytest.mark.parametrize("cell,gates", [("simple", 1), ("lstm", 4), ("gru", 3)])
 def test_rnn_params_per_backend(cell, gates):
     i, h = 32, 64
     rnn = RNN(cell, h)
@@ -168,7 +166,9 @@ def test_residual_checks_shapes_and_counts_the_add():
 
 
 def test_graph_cost_totals_and_paths():
-    g = Graph("tiny", (1, 28, 28), seq(Conv(2, 4, 3, padding=1), Activation("relu"), Flatten(), Dense(10)))
+    g = Graph(
+        "tiny", (1, 28, 28), seq(Conv(2, 4, 3, padding=1), Activation("relu"), Flatten(), Dense(10))
+    )
     c = cost(g)
     assert c.params == (4 * 9 + 4) + (4 * 784 * 10 + 10)
     assert c.macs == 4 * 784 * 9 + 4 * 784 * 10

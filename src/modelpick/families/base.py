@@ -52,7 +52,9 @@ def head(hp: HParams, io: IOSpec) -> list[Node]:
     units = io.outputs
     if hp.binary_unit:
         if io.task != "classification" or io.outputs != 2:
-            raise Unsupported("a single sigmoid unit serves binary classification only (outputs: 2)")
+            raise Unsupported(
+                "a single sigmoid unit serves binary classification only (outputs: 2)"
+            )
         units = 1
     nodes: list[Node] = [Dense(units, name="head")]
     if hp.output_activation != "none":

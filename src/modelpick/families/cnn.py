@@ -68,9 +68,7 @@ def build_graph(name: str, hp: CNNParams, io: IOSpec) -> Graph:
 
 
 def _conv_block(ndim: int, filters: int, hp: CNNParams, pool: bool) -> list[Node]:
-    nodes: list[Node] = [
-        Conv(ndim, filters, hp.kernel, padding=hp.padding, bias=not hp.batch_norm)
-    ]
+    nodes: list[Node] = [Conv(ndim, filters, hp.kernel, padding=hp.padding, bias=not hp.batch_norm)]
     if hp.batch_norm:
         nodes.append(BatchNorm())
     nodes.append(Activation("relu"))
@@ -137,9 +135,7 @@ def _basic(in_ch: int, width: int, stride: int) -> tuple[Node, int]:
 
 def _bottleneck(in_ch: int, width: int, stride: int) -> tuple[Node, int]:
     out_ch = width * 4
-    body = seq(
-        _conv_bn(width, 1), _conv_bn(width, 3, stride), _conv_bn(out_ch, 1, relu=False)
-    )
+    body = seq(_conv_bn(width, 1), _conv_bn(width, 3, stride), _conv_bn(out_ch, 1, relu=False))
     return _residual(body, in_ch, out_ch, stride), out_ch
 
 
@@ -170,4 +166,6 @@ def _resnet(hp: CNNParams, io: IOSpec) -> list[Node]:
             stride = 2 if stage > 0 and i == 0 else 1
             block, in_ch = make(in_ch, width, stride)
             nodes.append(block)
-    return nodes + [GlobalPool("avg")] + ([Dropout(hp.dropout)] if hp.dropout else []) + head(hp, io)
+    return (
+        nodes + [GlobalPool("avg")] + ([Dropout(hp.dropout)] if hp.dropout else []) + head(hp, io)
+    )

@@ -5,7 +5,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from ..graph import Activation, BatchNorm, Dense, Dropout, Embedding, Flatten, Graph, Node, SeqPool, seq
+from ..graph import (
+    Activation,
+    BatchNorm,
+    Dense,
+    Dropout,
+    Embedding,
+    Flatten,
+    Graph,
+    Node,
+    SeqPool,
+    seq,
+)
 from .base import HParams, IOSpec, head
 
 

@@ -37,7 +37,9 @@ def build_graph(name: str, hp: RNNParams, io: IOSpec) -> Graph:
         raise Unsupported(f"a recurrent net needs a sequence, not {io.layout} input")
     steps = io.shape[0]
     if steps > MAX_STEPS:
-        raise Unsupported(f"{steps:,} steps is past {MAX_STEPS:,}, where recurrent nets stop learning well")
+        raise Unsupported(
+            f"{steps:,} steps is past {MAX_STEPS:,}, where recurrent nets stop learning well"
+        )
     rnn = RNN(
         hp.cell,
         hp.hidden,
@@ -56,6 +58,3 @@ def build_graph(name: str, hp: RNNParams, io: IOSpec) -> Graph:
     if hp.readout == "per_step":
         notes = ("outputs one prediction per time step (sequence labelling), as the seed does",)
     return Graph(name, io.shape, seq(*nodes), io.input_kind, io.vocab_size, notes)
-
-
-

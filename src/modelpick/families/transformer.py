@@ -84,7 +84,9 @@ def _front(hp: TransformerParams, io: IOSpec) -> list[Node]:
             nodes.append(LayerNorm(hp.norm_eps))
         return nodes + drop  # the tokenizer's first token ([CLS]) is the class token
     if io.layout == "vector":
-        raise Unsupported("a transformer encoder needs a sequence, an image or audio, not a feature vector")
+        raise Unsupported(
+            "a transformer encoder needs a sequence, an image or audio, not a feature vector"
+        )
     if io.layout == "image":
         nodes = [PatchEmbed(2, hp.dim, _patch(hp, io))]
     else:

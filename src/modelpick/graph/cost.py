@@ -1,4 +1,5 @@
-"""The Graph (an input spec and a tree of nodes) and its walk: shapes and cost, per node and in total."""
+"""The Graph (an input spec and a tree of nodes) and its walk: shapes and cost, per node and
+in total."""
 
 from __future__ import annotations
 

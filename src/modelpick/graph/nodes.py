@@ -54,6 +54,7 @@ class NodeCost:
     macs: int = 0
     flops: int = 0
     saved_elems: int = 0
+    kernels: int = 1  # kernel launches per forward pass (0: a view, no work of its own)
 
 
 @dataclass(frozen=True)
@@ -68,7 +69,7 @@ class Node:
         return shape
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
-        return NodeCost()
+        return NodeCost(kernels=0)
 
     def children(self) -> tuple[Node, ...]:
         return ()
@@ -77,7 +78,9 @@ class Node:
 def _conv_out(n: int, kernel: int, stride: int, padding: int, who: str) -> int:
     out = (n + 2 * padding - kernel) // stride + 1
     if out < 1:
-        raise ShapeError(f"{who}: input length {n} is too small for kernel {kernel}, stride {stride}")
+        raise ShapeError(
+            f"{who}: input length {n} is too small for kernel {kernel}, stride {stride}"
+        )
     return out
 
 
@@ -164,7 +167,10 @@ class Pool(Node):
             raise ShapeError(f"{self.op}pool{self.ndim}d: expects (C, spatial…), got {shape}")
         stride = self.stride or self.kernel
         who = f"{self.op}pool{self.ndim}d"
-        return (shape[0], *(_conv_out(n, self.kernel, stride, self.padding, who) for n in shape[1:]))
+        return (
+            shape[0],
+            *(_conv_out(n, self.kernel, stride, self.padding, who) for n in shape[1:]),
+        )
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
         out = numel(self.output_shape(shape))
@@ -229,7 +235,9 @@ class LayerNorm(Node):
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
         n = numel(shape)
-        return NodeCost(params=2 * shape[-1], flops=ELEMENTWISE_FLOPS["layer_norm"] * n, saved_elems=n)
+        return NodeCost(
+            params=2 * shape[-1], flops=ELEMENTWISE_FLOPS["layer_norm"] * n, saved_elems=n
+        )
 
 
 @dataclass(frozen=True)
@@ -243,7 +251,9 @@ class Activation(Node):
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
         n = numel(shape)
-        return NodeCost(flops=ELEMENTWISE_FLOPS[self.fn] * n, saved_elems=0 if self.fn == "identity" else n)
+        return NodeCost(
+            flops=ELEMENTWISE_FLOPS[self.fn] * n, saved_elems=0 if self.fn == "identity" else n
+        )
 
 
 @dataclass(frozen=True)
@@ -254,7 +264,8 @@ class Dropout(Node):
     kind = "dropout"
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
-        return NodeCost(saved_elems=numel(shape) if self.rate > 0 else 0)
+        # Identity at inference (no kernel); its mask is kept for backward in training.
+        return NodeCost(saved_elems=numel(shape) if self.rate > 0 else 0, kernels=0)
 
 
 @dataclass(frozen=True)
@@ -354,14 +365,18 @@ class PatchEmbed(Node):
             raise ShapeError(f"patch_embed: expects (C, {self.ndim} spatial), got {shape}")
         counts = [n // self.patch for n in shape[1:]]
         if min(counts) < 1:
-            raise ShapeError(f"patch_embed: input {shape[1:]} is smaller than one patch {self.patch}")
+            raise ShapeError(
+                f"patch_embed: input {shape[1:]} is smaller than one patch {self.patch}"
+            )
         return (numel(tuple(counts)), self.dim)
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
         out = self.output_shape(shape)
         per_out = shape[0] * self.patch**self.ndim
         macs = numel(out) * per_out
-        return NodeCost(params=self.dim * per_out + self.dim, macs=macs, flops=2 * macs, saved_elems=numel(out))
+        return NodeCost(
+            params=self.dim * per_out + self.dim, macs=macs, flops=2 * macs, saved_elems=numel(out)
+        )
 
 
 @dataclass(frozen=True)
@@ -403,7 +418,7 @@ class Attention(Node):
 # Gates per cell and element-wise FLOPs per hidden unit per step (bias adds, gate nonlinearities
 # at 4, products and sums at 1).
 RNN_GATES = {"simple": 1, "lstm": 4, "gru": 3}
-RNN_ELEMENTWISE = {"simple": 5, "lstm": 28, "gru": 21}
+RNN_ELEMENTWISE = {"lstm": 28, "gru": 21}  # simple cells: bias add + their activation
 
 
 def rnn_layer_params(cell: str, input_size: int, hidden: int, backend: str) -> int:
@@ -455,12 +470,16 @@ class RNN(Node):
             inp = features if layer == 0 else h * dirs
             params += dirs * rnn_layer_params(self.cell, inp, h, backend)
             macs += dirs * length * g * h * (inp + h)
-        elementwise = self.layers * dirs * length * h * RNN_ELEMENTWISE[self.cell]
+        per_unit = RNN_ELEMENTWISE.get(self.cell, 1 + ELEMENTWISE_FLOPS.get(self.activation, 4))
+        elementwise = self.layers * dirs * length * h * per_unit
         return NodeCost(
             params=params,
             macs=macs,
             flops=2 * macs + elementwise,
             saved_elems=self.layers * dirs * length * h * (g + 1),
+            # One recurrent step per time step, layer and direction: the sequential part that
+            # no batch size hides (cuDNN/oneDNN fuse better; calibration absorbs the difference).
+            kernels=self.layers * dirs * length,
         )
 
 
