@@ -37,6 +37,12 @@ def main() -> int:
     floor_cmd = [sys.executable, "-c", "import typer, rich, pydantic, yaml"]
     cmds = {
         "floor: import typer, rich, pydantic, yaml": floor_cmd,
+        # `import pydantic` is lazy; defining and validating any model loads the rest of it.
+        "floor + from pydantic import BaseModel, TypeAdapter": [
+            sys.executable,
+            "-c",
+            "import typer, rich, yaml; from pydantic import BaseModel, TypeAdapter",
+        ],
         f"modelpick recommend {args.profile}": [*tool, "recommend", args.profile],
         f"modelpick recommend {args.profile} --json": [*tool, "recommend", args.profile, "--json"],
     }

@@ -168,3 +168,19 @@ def test_bad_user_catalog(tmp_path, body, expect):
         load_catalog(path)
     assert str(path) in str(info.value)
     assert expect in str(info.value)
+
+
+def test_shipped_catalog_validates_in_full():
+    # At run time the shipped catalog is trusted (built without validation, for start-up time);
+    # here it is validated strictly and must give the very same architectures.
+    from modelpick.catalog import default_catalog_path, parse_catalog
+    from modelpick.errors import CatalogError as _CatalogError
+    from modelpick.yamlio import load_mapping
+
+    path = default_catalog_path()
+    data = load_mapping(path, _CatalogError, "catalog")
+    _, strict = parse_catalog(data, str(path), trusted=False)
+    _, fast = parse_catalog(data, str(path), trusted=True)
+    assert [a.name for a in strict] == [a.name for a in fast]
+    for s, f in zip(strict, fast):
+        assert s.hparams.model_dump() == f.hparams.model_dump(), s.name

@@ -10,10 +10,8 @@ from __future__ import annotations
 import difflib
 import importlib.resources
 import itertools
-from dataclasses import dataclass
-from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -38,7 +36,7 @@ INPUT_FIELDS = (
 
 
 class EntrySpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     name: str = Field(min_length=1, max_length=100)
     family: Literal["cnn", "rnn", "transformer", "mlp"]
@@ -55,14 +53,13 @@ class EntrySpec(BaseModel):
 
 
 class CatalogSpec(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     replace: bool = False
     architectures: list[EntrySpec]
 
 
-@dataclass(frozen=True)
-class Architecture:
+class Architecture(NamedTuple):
     """One concrete architecture: a catalog entry at one point of its grid."""
 
     name: str
@@ -75,14 +72,10 @@ class Architecture:
         return self.entry.domains
 
 
-@dataclass(frozen=True)
-class Catalog:
+class Catalog(NamedTuple):
     architectures: tuple[Architecture, ...]
     sources: tuple[str, ...]
-
-    @cached_property
-    def by_name(self) -> dict[str, Architecture]:
-        return {a.name: a for a in self.architectures}
+    by_name: dict[str, Architecture]
 
     def get(self, name: str) -> Architecture:
         """The architecture called `name`, or UnknownNameError with the closest names."""
@@ -104,7 +97,16 @@ def default_catalog_path() -> Path:
         return Path(__file__).resolve().parents[2] / "configs" / "catalog.yaml"
 
 
-def _expand_entry(entry: EntrySpec, index: int, source: str) -> list[Architecture]:
+def _tuples(value):
+    """YAML lists as tuples, as validation would make them (for the trusted path)."""
+    if isinstance(value, list):
+        return tuple(_tuples(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _tuples(v) for k, v in value.items()}
+    return value
+
+
+def _expand_entry(entry: EntrySpec, index: int, source: str, trusted: bool) -> list[Architecture]:
     where = f"{source}: architectures[{index}]"
     family = FAMILIES[entry.family]
     keys = list(entry.grid)
@@ -119,7 +121,11 @@ def _expand_entry(entry: EntrySpec, index: int, source: str) -> list[Architectur
     for combo in itertools.product(*(entry.grid[k] for k in keys)):
         values = dict(zip(keys, combo))
         try:
-            hparams = family.params(**{**entry.hparams, **values})
+            merged = {**entry.hparams, **values}
+            if trusted:
+                hparams = family.params.model_construct(**_tuples(merged))
+            else:
+                hparams = family.params.model_validate(merged)
         except ValidationError as exc:
             raise CatalogError(
                 describe_error(exc, f"{where}.hparams", entry.hparams, (), family.params)
@@ -129,14 +135,22 @@ def _expand_entry(entry: EntrySpec, index: int, source: str) -> list[Architectur
     return out
 
 
-def parse_catalog(data: dict, source: str) -> tuple[bool, list[Architecture]]:
+def parse_catalog(
+    data: dict, source: str, trusted: bool = False
+) -> tuple[bool, list[Architecture]]:
+    """Validate and expand a catalog document. `trusted` (the shipped catalog, which the test
+    suite validates in full) skips validation: building pydantic schemas costs start-up time."""
     try:
-        spec = CatalogSpec.model_validate(data)
+        if trusted:
+            entries = [EntrySpec.model_construct(**e) for e in data["architectures"]]
+            spec = CatalogSpec.model_construct(replace=False, architectures=entries)
+        else:
+            spec = CatalogSpec.model_validate(data)
     except ValidationError as exc:
         raise CatalogError(describe_error(exc, source, data, (), CatalogSpec)) from None
     archs: list[Architecture] = []
     for i, entry in enumerate(spec.architectures):
-        archs += _expand_entry(entry, i, source)
+        archs += _expand_entry(entry, i, source, trusted)
     seen: set[str] = set()
     for arch in archs:
         if arch.name in seen:
@@ -148,14 +162,15 @@ def parse_catalog(data: dict, source: str) -> tuple[bool, list[Architecture]]:
 def load_catalog(extra: str | Path | None = None) -> Catalog:
     """The default catalog, extended (or replaced) by the user's catalog file `extra`."""
     path = default_catalog_path()
-    _, archs = parse_catalog(load_mapping(path, CatalogError, "catalog", trusted=True), str(path))
+    data = load_mapping(path, CatalogError, "catalog", trusted=True)
+    _, archs = parse_catalog(data, str(path), trusted=True)
     sources = [str(path)]
     if extra is not None:
         replace, user = parse_catalog(load_mapping(extra, CatalogError, "catalog"), str(extra))
         names = {a.name for a in user}
         archs = user if replace else [a for a in archs if a.name not in names] + user
         sources = [str(extra)] if replace else sources + [str(extra)]
-    return Catalog(tuple(archs), tuple(sources))
+    return Catalog(tuple(archs), tuple(sources), {a.name: a for a in archs})
 
 
 # --- expansion for one task -----------------------------------------------------------------
@@ -180,8 +195,7 @@ def io_spec(profile) -> IOSpec:
     return IOSpec(layout="vector", shape=(inp.features,), **common)
 
 
-@dataclass(frozen=True)
-class Built:
+class Built(NamedTuple):
     """An architecture built for a task: its graph and exact cost."""
 
     arch: Architecture
@@ -189,8 +203,7 @@ class Built:
     cost: GraphCost
 
 
-@dataclass(frozen=True)
-class Rejection:
+class Rejection(NamedTuple):
     name: str
     family: str
     reason: str

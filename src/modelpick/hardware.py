@@ -13,10 +13,9 @@ import os
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass, field, replace
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -32,8 +31,7 @@ _VENDOR_WORDS = frozenset({"nvidia", "tesla", "geforce", "quadro"})
 _VARIANT_WORDS = frozenset({"ti", "super", "nvl", "laptop", "mobile", "max"})
 
 
-@dataclass(frozen=True)
-class DeviceProfile:
+class DeviceProfile(NamedTuple):
     key: str
     name: str
     kind: str  # "cpu" | "cuda"
@@ -43,22 +41,21 @@ class DeviceProfile:
     launch_overhead_s: float
     source: str
     detected: bool = False
-    efficiency: dict[str, float] = field(default_factory=dict)  # filled by calibration
+    # Per node kind, filled by calibration; the shared empty default is never mutated.
+    efficiency: dict[str, float] = {}  # noqa: RUF012
     aliases: tuple[str, ...] = ()  # nvidia-smi name fragments that identify this device
 
     def supports(self, precision: str) -> bool:
         return self.peak_flops.get(precision, 0.0) > 0.0
 
 
-@dataclass(frozen=True)
-class GPUInfo:
+class GPUInfo(NamedTuple):
     name: str
     memory_bytes: int
     driver: str
 
 
-@dataclass(frozen=True)
-class MachineInfo:
+class MachineInfo(NamedTuple):
     cpu_model: str
     physical_cores: int
     logical_cores: int
@@ -366,7 +363,7 @@ def _from_detected(
         )
         return _conservative_gpu(gpu, devices), notes
     # nvidia-smi's memory is what is really there (e.g. a 32GB V100 matched to the 16GB row).
-    profile = replace(matched, memory_bytes=gpu.memory_bytes or matched.memory_bytes, detected=True)
+    profile = matched._replace(memory_bytes=gpu.memory_bytes or matched.memory_bytes, detected=True)
     notes.append(f"detected GPU '{gpu.name}': using table entry {matched.key} ({matched.source})")
     return profile, notes
 

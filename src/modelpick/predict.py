@@ -11,7 +11,7 @@ work this way and learn the efficiencies per node kind from measurements; calibr
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .graph import GraphCost, NodeRow, numel
 from .hardware import DeviceProfile
@@ -39,8 +39,7 @@ P95_OVER_P50 = 1.15  # assumed spread of batch-1 latency until `bench` measures 
 TARGET_EPOCHS = 30
 
 
-@dataclass(frozen=True)
-class MemoryBreakdown:
+class MemoryBreakdown(NamedTuple):
     weights_bytes: int
     gradients_bytes: int
     optimizer_bytes: int
@@ -58,8 +57,7 @@ class MemoryBreakdown:
         )
 
 
-@dataclass(frozen=True)
-class Prediction:
+class Prediction(NamedTuple):
     device: str
     precision: str
     batch_size: int
@@ -75,7 +73,7 @@ class Prediction:
     compute_bound_fraction: float  # share of batch-1 time in compute-bound nodes
     calibrated: bool
     optimizer: str = OPTIMIZER
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def train_memory_bytes(self) -> int:

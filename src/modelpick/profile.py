@@ -31,8 +31,11 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 
 
 class _Strict(BaseModel):
-    # strict: "28" is not 28 and `true` is not 1; NaN and ±inf are refused.
-    model_config = ConfigDict(extra="forbid", strict=True, allow_inf_nan=False, frozen=True)
+    # strict: "28" is not 28 and `true` is not 1; NaN and ±inf are refused. defer_build: only
+    # the profile model of the domain being read is ever built (start-up time).
+    model_config = ConfigDict(
+        extra="forbid", strict=True, allow_inf_nan=False, frozen=True, defer_build=True
+    )
 
 
 def _count(le: int, description: str, default=...):
@@ -158,21 +161,45 @@ TaskProfile = Annotated[
     Union[VisionProfile, TextProfile, AudioProfile, TimeseriesProfile, TabularProfile],  # noqa: UP007
     Field(discriminator="domain"),
 ]
-_ADAPTER = TypeAdapter(TaskProfile)
+PROFILE_MODELS = {
+    "vision": VisionProfile,
+    "text": TextProfile,
+    "audio": AudioProfile,
+    "timeseries": TimeseriesProfile,
+    "tabular": TabularProfile,
+}
 
 
 def profile_schema() -> dict:
     """JSON Schema of the task profile, for editors (yaml-language-server, VS Code)."""
-    schema = _ADAPTER.json_schema()
+    schema = TypeAdapter(TaskProfile).json_schema()
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "modelpick task profile"
     return schema
 
 
 def parse_profile(data: dict, source: str = "<profile>"):
-    """Validate a mapping into a TaskProfile, or raise one ProfileError line."""
+    """Validate a mapping into a TaskProfile, or raise one ProfileError line.
+
+    The `domain` tag is read first and only that domain's model validates (what a
+    discriminated union does, without building the other four models).
+    """
+    if not isinstance(data, dict):
+        raise ProfileError(
+            f"{source}: expected a mapping of profile fields, got {type(data).__name__}"
+        )
+    domain = data.get("domain")
+    if "domain" not in data:
+        raise ProfileError(
+            f"{source}: domain: required field is missing (one of {', '.join(DOMAINS)})"
+        )
+    model = PROFILE_MODELS.get(domain) if isinstance(domain, str) else None
+    if model is None:
+        raise ProfileError(
+            f"{source}: domain: expected one of {', '.join(DOMAINS)}; received {_received(domain)}"
+        )
     try:
-        return _ADAPTER.validate_python(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ProfileError(describe_error(exc, source, data)) from None
 
@@ -272,13 +299,7 @@ def _allowed_keys(loc: list, data: object, model=None) -> list[str]:
     """The fields allowed at `loc`, found by walking the model classes (of this domain)."""
     if model is None:
         domain = data.get("domain") if isinstance(data, dict) else None
-        model = {
-            "vision": VisionProfile,
-            "text": TextProfile,
-            "audio": AudioProfile,
-            "timeseries": TimeseriesProfile,
-            "tabular": TabularProfile,
-        }.get(domain)
+        model = PROFILE_MODELS.get(domain) if isinstance(domain, str) else None
     for part in loc:
         if isinstance(part, int):
             continue

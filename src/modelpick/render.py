@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import asdict
 
 from .catalog import Architecture, Built, Rejection
 from .hardware import DeviceProfile, MachineInfo
@@ -59,7 +58,7 @@ def prediction_json(p: Prediction) -> dict:
         "epoch_s": round(p.epoch_s, 3),
         "epochs_in_budget": round(p.epochs_in_budget, 3),
         "train_memory_bytes": p.train_memory_bytes,
-        "train_memory": asdict(p.train_memory),
+        "train_memory": p.train_memory._asdict(),
         "inference_memory_bytes": p.inference_memory_bytes,
         "optimizer": p.optimizer,
         "calibrated": p.calibrated,

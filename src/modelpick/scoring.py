@@ -7,7 +7,7 @@ are sorted by score, then by name and precision, and nothing here depends on tim
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .catalog import Built, Rejection
 from .hardware import DeviceProfile
@@ -72,8 +72,7 @@ PRECISION_WHY = {
 EMBEDDING_KINDS = ("embedding", "position_embedding", "token_type_embedding")
 
 
-@dataclass(frozen=True)
-class Criterion:
+class Criterion(NamedTuple):
     name: str
     score: float  # 0..1
     weight: float
@@ -81,8 +80,7 @@ class Criterion:
     why: str
 
 
-@dataclass(frozen=True)
-class Scored:
+class Scored(NamedTuple):
     built: Built
     prediction: Prediction
     criteria: tuple[Criterion, ...]
@@ -94,14 +92,13 @@ class Scored:
         return self.built.arch.name
 
 
-@dataclass(frozen=True)
-class Ranking:
+class Ranking(NamedTuple):
     ranked: tuple[Scored, ...]
     rejected: tuple[Rejection, ...]
     skipped: int
     device: DeviceProfile
     precisions: tuple[str, ...]
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     def relaxations(self) -> list[str]:
         """What to relax so that a candidate fits, smallest change first.

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ..graph import Graph
 from . import cnn, mlp, rnn, transformer
 from .base import HParams, IOSpec, Unsupported
 
 
-@dataclass(frozen=True)
-class Family:
+class Family(NamedTuple):
     name: str
     params: type[HParams]
     build: Callable[[str, HParams, IOSpec], Graph]

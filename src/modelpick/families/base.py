@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict
 
@@ -14,8 +13,7 @@ class Unsupported(ValueError):
     """This family cannot serve this input; the message says why (shown as a rejection reason)."""
 
 
-@dataclass(frozen=True)
-class IOSpec:
+class IOSpec(NamedTuple):
     """The model's view of a task: input tensor (batch excluded) and output size.
 
     layout: "image" (C, H, W) | "waveform" (1, samples) | "sequence" (L, features) |
@@ -38,7 +36,9 @@ class IOSpec:
 class HParams(BaseModel):
     """Base of each family's hyperparameters: unknown keys are errors, like the profile."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # defer_build: the shipped catalog is trusted and built with model_construct (start-up
+    # time); a user's catalog is validated, which builds the schema on first use.
+    model_config = ConfigDict(extra="forbid", frozen=True, defer_build=True)
 
     # The head. Logits by default: the loss applies softmax/sigmoid. Seeds that end in an
     # explicit softmax or sigmoid say so, so that their graph is the seed's model.

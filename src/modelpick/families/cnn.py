@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import model_validator
-
 from ..graph import (
     Activation,
     BatchNorm,
@@ -49,12 +47,12 @@ class CNNParams(HParams):
     layers: tuple[int, ...] = (2, 2, 2, 2)
     stem: Literal["imagenet", "cifar", "auto"] = "auto"
 
-    @model_validator(mode="after")
-    def _derive_channels(self) -> CNNParams:
-        if not self.channels:
-            chans = tuple(self.width * 2 ** min(i, 3) for i in range(self.depth))
-            object.__setattr__(self, "channels", chans)
-        return self
+    @property
+    def conv_channels(self) -> tuple[int, ...]:
+        """`channels`, or `depth` widths doubling from `width` (capped at 8×)."""
+        if self.channels:
+            return tuple(self.channels)
+        return tuple(self.width * 2 ** min(i, 3) for i in range(self.depth))
 
 
 def build_graph(name: str, hp: CNNParams, io: IOSpec) -> Graph:
@@ -79,8 +77,9 @@ def _conv_block(ndim: int, filters: int, hp: CNNParams, pool: bool) -> list[Node
 
 def _stack(ndim: int, hp: CNNParams) -> list[Node]:
     nodes: list[Node] = []
-    last = len(hp.channels) - 1
-    for i, filters in enumerate(hp.channels):
+    channels = hp.conv_channels
+    last = len(channels) - 1
+    for i, filters in enumerate(channels):
         pool = hp.pool == "each" or (hp.pool == "last" and i == last)
         nodes += _conv_block(ndim, filters, hp, pool)
     return nodes
@@ -108,7 +107,7 @@ def _conv1d(hp: CNNParams, io: IOSpec) -> list[Node]:
         front = [SwapAxes()]
     elif io.layout == "waveform":
         # M5-style front end for raw audio (Dai et al. 2017): a wide strided conv, then pool 4.
-        front = [Conv(1, hp.channels[0], 80, stride=4, bias=not hp.batch_norm)]
+        front = [Conv(1, hp.conv_channels[0], 80, stride=4, bias=not hp.batch_norm)]
         front += [BatchNorm()] if hp.batch_norm else []
         front += [Activation("relu"), Pool(1, "max", 4)]
     else:

@@ -4,13 +4,12 @@ in total."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from .nodes import BACKENDS, Node, NodeCost, Sequential, Shape, ShapeError, numel
 
 
-@dataclass(frozen=True)
-class Graph:
+class Graph(NamedTuple):
     """A backend-neutral architecture: what `cost`, `predict` and every backend read.
 
     `input_kind` is "float" (features, pixels, samples) or "tokens" (integer ids < vocab_size).
@@ -21,15 +20,14 @@ class Graph:
     body: Sequential
     input_kind: str = "float"
     vocab_size: int = 0
-    notes: tuple[str, ...] = field(default=())
+    notes: tuple[str, ...] = ()
 
     @property
     def output_shape(self) -> Shape:
         return self.body.output_shape(self.input_shape)
 
 
-@dataclass(frozen=True)
-class NodeRow:
+class NodeRow(NamedTuple):
     """One node in the walk: where it is, what goes in and out, what it costs."""
 
     path: str
@@ -41,8 +39,7 @@ class NodeRow:
     leaf: bool
 
 
-@dataclass(frozen=True)
-class GraphCost:
+class GraphCost(NamedTuple):
     backend: str
     rows: tuple[NodeRow, ...]
     params: int
@@ -66,32 +63,41 @@ def walk(graph: Graph, backend: str = "torch") -> Iterator[NodeRow]:
     """
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
-    yield from _walk(graph.body, graph.input_shape, "", 0, backend)
+    rows: list[NodeRow] = []
+    _walk(graph.body, graph.input_shape, "", 0, backend, rows)
+    yield from rows
 
 
-def _walk(node: Node, shape: Shape, path: str, depth: int, backend: str) -> Iterator[NodeRow]:
-    # Children are walked first so that a shape error names the innermost node at fault;
-    # the parent's row is still yielded before its children's.
-    inner: list[NodeRow] = []
+def _walk(node: Node, shape: Shape, path: str, depth: int, backend: str, rows: list) -> Shape:
+    """Append `node`'s row, then its children's, to `rows`; return its output shape.
+
+    Children are walked before the parent's own shape is checked, so that a shape error names
+    the innermost node at fault; a placeholder keeps the parent's row ahead of its children's.
+    """
+    children = node.children()
+    slot = len(rows)
+    if depth > 0 or not children:
+        rows.append(None)
     if isinstance(node, Sequential):
-        cur = shape
-        for i, child in enumerate(node.children()):
+        out = shape
+        for i, child in enumerate(children):
             label = child.name or f"{i}"
-            inner += _walk(child, cur, f"{path}.{label}" if path else label, depth + 1, backend)
-            cur = child.output_shape(cur)
+            out = _walk(child, out, f"{path}.{label}" if path else label, depth + 1, backend, rows)
     else:
-        for child, label in zip(node.children(), ("body", "shortcut")):
+        for child, label in zip(children, ("body", "shortcut")):
             if child.children():
-                inner += _walk(child, shape, f"{path}.{label}", depth + 1, backend)
+                _walk(child, shape, f"{path}.{label}", depth + 1, backend, rows)
+        try:
+            out = node.output_shape(shape)
+        except ShapeError as exc:
+            raise ShapeError(f"{path or 'graph'}: {exc}") from None
     try:
-        out = node.output_shape(shape)
         own = node.cost(shape, backend)
     except ShapeError as exc:
         raise ShapeError(f"{path or 'graph'}: {exc}") from None
-    children = node.children()
     if depth > 0 or not children:
-        yield NodeRow(path, node.kind, depth, shape, out, own, leaf=not children)
-    yield from inner
+        rows[slot] = NodeRow(path, node.kind, depth, shape, out, own, leaf=not children)
+    return out
 
 
 def cost(graph: Graph, backend: str = "torch") -> GraphCost:
@@ -113,5 +119,10 @@ def cost(graph: Graph, backend: str = "torch") -> GraphCost:
         flops=total.flops,
         saved_elems=total.saved_elems,
         input_elems=numel(graph.input_shape),
-        output_shape=graph.output_shape,
+        output_shape=_root_output(rows, graph.input_shape),
     )
+
+
+def _root_output(rows: tuple[NodeRow, ...], input_shape: Shape) -> Shape:
+    # The body's output is the output of its last top-level child (an empty body passes through).
+    return next((r.out_shape for r in reversed(rows) if r.depth == 1), input_shape)
