@@ -1,0 +1,107 @@
+"""Predictions: the memory arithmetic, and the roofline's behaviour on a known device."""
+
+from __future__ import annotations
+
+import pytest
+
+from modelpick.graph import RNN, Dense, Flatten, Graph, cost, seq
+from modelpick.hardware import DeviceProfile
+from modelpick.predict import (
+    BACKWARD_FACTOR,
+    MEMORY_EFFICIENCY,
+    OPTIMIZER_BYTES_PER_PARAM,
+    forward_time_s,
+    predict,
+    train_memory,
+)
+
+# A made-up device with round numbers, so that expected times can be worked out by hand.
+GPU = DeviceProfile(
+    key="toy",
+    name="Toy GPU",
+    kind="cuda",
+    memory_bytes=16 * 2**30,
+    bandwidth_bytes_per_s=1e12,
+    peak_flops={"fp32": 1e13, "bf16": 1e14},
+    launch_overhead_s=5e-6,
+    source="test",
+)
+
+
+def _mlp(width: int = 4096) -> Graph:
+    return Graph("mlp", (width,), seq(Dense(width), Dense(width), Dense(10)))
+
+
+def test_training_memory_is_adamw_arithmetic():
+    gc = cost(_mlp(1024))
+    mem = train_memory(gc, batch=32, precision="bf16")
+    assert mem.weights_bytes == 4 * gc.params  # fp32 master weights
+    assert mem.gradients_bytes == 4 * gc.params
+    assert mem.optimizer_bytes == 8 * gc.params  # two fp32 moments
+    assert mem.activations_bytes == 32 * (gc.saved_elems + gc.input_elems) * 2
+    assert mem.total_bytes == sum(mem)
+
+
+def test_one_dense_layer_time_by_hand():
+    # Batch 1, 4096×4096 fp32 matmul: 33.5 MFLOP (compute 5.6 µs at 60 % of 10 TFLOP/s) against
+    # 64 MiB of weights to read (96 µs at 70 % of 1 TB/s): memory-bound.
+    g = Graph("one", (4096,), seq(Dense(4096, bias=False)))
+    t, compute_share = forward_time_s(cost(g), 1, GPU, "fp32")
+    moved = (4096 + 4096) * 4 + 4096 * 4096 * 4
+    expected = moved / (1e12 * MEMORY_EFFICIENCY) + 5e-6 + 50e-6  # + launch + framework call
+    assert t == pytest.approx(expected, rel=1e-9)
+    assert compute_share == 0.0
+
+
+def test_large_batch_becomes_compute_bound_and_bf16_is_faster():
+    gc = cost(_mlp())
+    t1, _ = forward_time_s(gc, 1, GPU, "fp32")
+    t4k, share = forward_time_s(gc, 4096, GPU, "fp32")
+    assert share > 0.9
+    assert t4k / 4096 < t1  # batching amortises the weight reads
+    tb, _ = forward_time_s(gc, 4096, GPU, "bf16")
+    assert tb < t4k / 3
+
+
+def test_views_cost_nothing():
+    with_view = Graph("v", (8, 512), seq(Flatten(), Dense(10)))
+    without = Graph("w", (4096,), seq(Dense(10)))
+    a, _ = forward_time_s(cost(with_view), 1, GPU, "fp32")
+    b, _ = forward_time_s(cost(without), 1, GPU, "fp32")
+    assert a == pytest.approx(b)
+
+
+def test_rnn_pays_one_launch_per_step():
+    short = Graph("s", (10, 16), seq(RNN("lstm", 32, layers=2)))
+    long = Graph("l", (100, 16), seq(RNN("lstm", 32, layers=2)))
+    ts, _ = forward_time_s(cost(short), 1, GPU, "fp32")
+    tl, _ = forward_time_s(cost(long), 1, GPU, "fp32")
+    # Tiny cells are launch-bound: 2 layers × 90 more steps × 5 µs.
+    assert tl - ts == pytest.approx(2 * 90 * 5e-6, rel=0.05)
+
+
+def test_training_step_and_epochs():
+    gc = cost(_mlp())
+    p = predict(gc, GPU, "fp32", batch_size=256, train_samples=10_000, train_minutes=10)
+    fwd, _ = forward_time_s(gc, 256, GPU, "fp32")
+    opt = gc.params * OPTIMIZER_BYTES_PER_PARAM / (1e12 * MEMORY_EFFICIENCY)
+    step = fwd * (1 + BACKWARD_FACTOR) + opt + 10 * 5e-6
+    assert p.train_step_ms == pytest.approx(step * 1e3)
+    assert p.epoch_s == pytest.approx(40 * step)  # ceil(10000 / 256) = 40 steps
+    assert p.epochs_in_budget == pytest.approx(600 / p.epoch_s)
+    assert p.latency_p95_ms > p.latency_ms > 0
+    assert p.throughput_samples_per_s == pytest.approx(256 / fwd)
+
+
+def test_calibrated_efficiency_changes_the_prediction():
+    gc = cost(_mlp())
+    fast = GPU._replace(efficiency={"dense": 0.9})
+    base, _ = forward_time_s(gc, 4096, GPU, "fp32")
+    tuned, _ = forward_time_s(gc, 4096, fast, "fp32")
+    assert tuned == pytest.approx(base * 0.6 / 0.9, rel=0.05)
+    assert predict(gc, fast, "fp32", 32, 100, 1).calibrated
+
+
+def test_unsupported_precision_is_refused():
+    with pytest.raises(ValueError, match="does not support fp16"):
+        predict(cost(_mlp(64)), GPU, "fp16", 32, 100, 1)
