@@ -131,8 +131,8 @@ def test_relaxations_single_limit_first():
         ("fp32",),
     )
     assert r.relaxations() == [
-        "memory_gb: raise it 1.2× (then c at fp32 fits)",
-        "latency_ms: raise it 1.5× (then b at fp32 fits)",
+        "memory_gb: raise it 1.20× (then c at fp32 fits)",
+        "latency_ms: raise it 1.50× (then b at fp32 fits)",
     ]
 
 
@@ -148,4 +148,9 @@ def test_relaxations_when_every_candidate_misses_several():
         ("fp32",),
     )
     (line,) = r.relaxations()
-    assert line.startswith("raise memory_gb 1.5× and train_minutes 1.2× together") and "b" in line
+    assert line.startswith("raise memory_gb 1.50× and train_minutes 1.20× together") and "b" in line
+
+
+def test_relax_ratio_rounds_up():
+    r = Ranking((), (_rej("a", [("latency_ms", 1.4213)]),), 0, DEVICES["t4"], ("fp32",))
+    assert r.relaxations() == ["latency_ms: raise it 1.43× (then a at fp32 fits)"]

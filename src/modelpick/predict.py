@@ -37,6 +37,8 @@ OPTIMIZER = "AdamW"
 OPTIMIZER_BYTES_PER_PARAM = 7 * 4
 P95_OVER_P50 = 1.15  # assumed spread of batch-1 latency until `bench` measures it
 TARGET_EPOCHS = 30
+# Table lookups read the rows they gather, not the whole table.
+LOOKUP_KINDS = ("embedding", "position_embedding", "token_type_embedding", "class_token")
 
 
 class MemoryBreakdown(NamedTuple):
@@ -88,7 +90,10 @@ def _node_time_s(
         return 0.0, False  # a view (flatten, swap_axes) or inference-time identity (dropout)
     act_bytes = BYTES[precision]
     moved = batch * (numel(row.in_shape) + numel(row.out_shape)) * act_bytes
-    moved += (c.params + c.buffers) * act_bytes
+    if row.kind in LOOKUP_KINDS:
+        moved += batch * numel(row.out_shape) * act_bytes  # only the rows gathered are read
+    else:
+        moved += (c.params + c.buffers) * act_bytes
     kind_eff = device.efficiency.get(row.kind)
     if c.macs:
         eff = kind_eff or DEFAULT_COMPUTE_EFFICIENCY.get(row.kind, 0.5)

@@ -112,6 +112,7 @@ def rejection_json(r: Rejection) -> dict:
         "precision": r.precision,
         "constraint": r.constraint,
         "miss_ratio": round(r.miss_ratio, 4),
+        "misses": {limit: round(ratio, 4) for limit, ratio in r.misses},
         "reason": r.reason,
     }
 
@@ -202,7 +203,7 @@ def render_ranking(profile, ranking: Ranking, top: int, console=None) -> None:
     if not ranking.ranked:
         relax = ranking.relaxations()
         if relax:
-            console.print("\n[bold]To get an answer, relax one limit[/]")
+            console.print("\n[bold]To get an answer, relax[/]")
             for line in relax:
                 console.print(f"  {line}")
     for note in (*ranking.notes, *assumptions(profile)):

@@ -116,14 +116,19 @@ class Ranking(NamedTuple):
             elif r.misses:
                 several.append(r)
         lines = [
-            f"{c}: raise it {r.miss_ratio:.3g}× (then {r.name} at {r.precision} fits)"
+            f"{c}: raise it {_up(r.miss_ratio)}× (then {r.name} at {r.precision} fits)"
             for c, r in sorted(single.items(), key=lambda kv: kv[1].miss_ratio)
         ]
         if not lines and several:
             r = min(several, key=lambda r: math.prod(m for _, m in r.misses))
-            both = " and ".join(f"{c} {m:.3g}×" for c, m in r.misses)
+            both = " and ".join(f"{c} {_up(m)}×" for c, m in r.misses)
             lines.append(f"raise {both} together (then {r.name} at {r.precision} fits)")
         return lines
+
+
+def _up(ratio: float) -> str:
+    """A ratio rounded up to 2 decimals: raising a limit by the printed amount must suffice."""
+    return f"{math.ceil(ratio * 100 - 1e-9) / 100:.2f}"
 
 
 def choose_precisions(requested, device: DeviceProfile) -> tuple[tuple[str, ...], list[str]]:
