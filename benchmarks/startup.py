@@ -43,6 +43,12 @@ def main() -> int:
             "-c",
             "import typer, rich, yaml; from pydantic import BaseModel, TypeAdapter",
         ],
+        "a do-nothing Typer app with recommend's options": [
+            sys.executable,
+            str(ROOT / "benchmarks" / "typer_floor.py"),
+            "recommend",
+            args.profile,
+        ],
         f"modelpick recommend {args.profile}": [*tool, "recommend", args.profile],
         f"modelpick recommend {args.profile} --json": [*tool, "recommend", args.profile, "--json"],
     }

@@ -383,7 +383,7 @@ def resolve_device(
         close = difflib.get_close_matches(str(device), DEVICE_CHOICES, n=1)
         hint = f" did you mean '{close[0]}'?" if close else ""
         raise UnknownNameError(f"unknown device '{device}';{hint} use one of {DEVICE_CHOICES}")
-    if devices is None:
+    if devices is None and (gpu or device != "cpu"):  # the CPU alone needs no table
         devices = load_devices()
     named = _lookup_gpu(gpu, devices) if gpu else None  # a typo is an error even if unused
 
