@@ -62,7 +62,9 @@ def build_graph(name: str, hp: CNNParams, io: IOSpec) -> Graph:
         body = _plain(hp, io)
     else:
         body = _conv1d(hp, io)
-    return Graph(name, io.shape, seq(*body), io.input_kind, io.vocab_size)
+    return Graph(
+        name, io.shape, seq(*body), io.input_kind, io.vocab_size, layout=io.layout, task=io.task
+    )
 
 
 def _conv_block(ndim: int, filters: int, hp: CNNParams, pool: bool) -> list[Node]:

@@ -49,4 +49,6 @@ def build_graph(name: str, hp: MLPParams, io: IOSpec) -> Graph:
         if hp.dropout:
             nodes.append(Dropout(hp.dropout))
     nodes += head(hp, io)
-    return Graph(name, io.shape, seq(*nodes), io.input_kind, io.vocab_size)
+    return Graph(
+        name, io.shape, seq(*nodes), io.input_kind, io.vocab_size, layout=io.layout, task=io.task
+    )

@@ -57,4 +57,6 @@ def build_graph(name: str, hp: RNNParams, io: IOSpec) -> Graph:
     notes = ()
     if hp.readout == "per_step":
         notes = ("outputs one prediction per time step (sequence labelling), as the seed does",)
-    return Graph(name, io.shape, seq(*nodes), io.input_kind, io.vocab_size, notes)
+    return Graph(
+        name, io.shape, seq(*nodes), io.input_kind, io.vocab_size, notes, io.layout, io.task
+    )

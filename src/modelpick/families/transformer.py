@@ -143,7 +143,9 @@ def build_graph(name: str, hp: TransformerParams, io: IOSpec) -> Graph:
     if hp.dropout and hp.pooler:
         nodes.append(Dropout(hp.dropout))
     nodes += head(hp, io)
-    return Graph(name, io.shape, seq(*nodes), io.input_kind, io.vocab_size)
+    return Graph(
+        name, io.shape, seq(*nodes), io.input_kind, io.vocab_size, layout=io.layout, task=io.task
+    )
 
 
 def _shape_before(nodes: list[Node], io: IOSpec):

@@ -13,6 +13,9 @@ class Graph(NamedTuple):
     """A backend-neutral architecture: what `cost`, `predict` and every backend read.
 
     `input_kind` is "float" (features, pixels, samples) or "tokens" (integer ids < vocab_size).
+    `layout` says what the input axes mean: "image" (C, H, W) and "waveform" (1, samples) are
+    channels-first; "sequence" is (L, features), "tokens" (L,), "vector" (features,). Backends
+    that keep tensors channels-last need it.
     """
 
     name: str
@@ -21,6 +24,8 @@ class Graph(NamedTuple):
     input_kind: str = "float"
     vocab_size: int = 0
     notes: tuple[str, ...] = ()
+    layout: str = "vector"
+    task: str = "classification"  # what the output means: classes or regression targets
 
     @property
     def output_shape(self) -> Shape:

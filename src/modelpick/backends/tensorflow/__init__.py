@@ -1,0 +1,121 @@
+"""The TensorFlow (Keras 3) backend. Importing this package imports tensorflow and keras."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from ...graph import Graph  # noqa: E402
+from ..base import Built, LayerRow, Weights  # noqa: E402
+from . import runtime, weights  # noqa: E402
+from .model import build_model  # noqa: E402
+
+
+class TensorFlowBackend:
+    name = "tensorflow"
+    framework = "tensorflow"
+
+    @property
+    def DEVICES(self) -> tuple[str, ...]:  # noqa: N802 - a capability constant, computed
+        return runtime.devices()
+
+    @property
+    def PRECISIONS(self) -> dict[str, tuple[str, ...]]:  # noqa: N802
+        return runtime.precisions()
+
+    def version(self) -> str:
+        return f"tensorflow {tf.__version__}, keras {keras.__version__}"
+
+    def build(self, graph: Graph, device: str = "cpu", precision: str = "fp32") -> Built:
+        if keras.backend.backend() != "tensorflow":
+            from ...errors import UnavailableError
+
+            raise UnavailableError(
+                f"Keras is set to the {keras.backend.backend()!r} backend; "
+                "set KERAS_BACKEND=tensorflow"
+            )
+        runtime.check(device, precision)
+        with runtime.placement(device), runtime.dtype_policy(precision):
+            model = build_model(graph)
+        return Built(graph, model, self.name, device, precision)
+
+    def count_params(self, built: Built) -> tuple[int, int]:
+        m = built.model.keras
+        trainable = sum(int(np.prod(v.shape)) for v in m.trainable_weights)
+        frozen = sum(int(np.prod(v.shape)) for v in m.non_trainable_weights)
+        return trainable, frozen
+
+    def summary(self, built: Built) -> list[LayerRow]:
+        return [LayerRow(*row) for row in weights.summary_rows(built.model)]
+
+    def get_weights(self, built: Built) -> Weights:
+        return weights.get_weights(built.model)
+
+    def set_weights(self, built: Built, new: Weights) -> None:
+        weights.set_weights(built.model, new)
+
+    def make_inputs(self, built: Built, batch: int, seed: int = 0):
+        with runtime.placement(built.device):
+            return tf.constant(runtime.make_inputs(built.graph, batch, seed))
+
+    def make_targets(self, built: Built, batch: int, seed: int = 0):
+        with runtime.placement(built.device):
+            return tf.constant(runtime.make_targets(built.graph, batch, seed))
+
+    def _compiled(self, built: Built, key: str, factory):
+        fns = built.model.compiled
+        if key not in fns:
+            fns[key] = factory()
+        return fns[key]
+
+    def forward(self, built: Built, inputs):
+        model = built.model.keras
+        fn = self._compiled(
+            built, "forward", lambda: tf.function(lambda x: model(x, training=False))
+        )
+        with runtime.placement(built.device):
+            return fn(inputs)
+
+    def to_numpy(self, outputs):
+        return np.asarray(outputs, dtype="float32")
+
+    def make_optimizer(self, built: Built):
+        opt = keras.optimizers.AdamW(learning_rate=1e-3)
+        if built.precision == "fp16":
+            opt = keras.optimizers.LossScaleOptimizer(opt)
+        return opt
+
+    def train_step(self, built: Built, optimizer, inputs, targets):
+        model = built.model.keras
+        loss_obj = runtime.loss_fn(built.graph)
+
+        def step(x, y):
+            with tf.GradientTape() as tape:
+                out = model(x, training=True)
+                loss = loss_obj(y, tf.cast(out, "float32"))
+                scaled = optimizer.scale_loss(loss) if hasattr(optimizer, "scale_loss") else loss
+            grads = tape.gradient(scaled, model.trainable_variables)
+            optimizer.apply_gradients(zip(grads, model.trainable_variables))
+            return loss
+
+        fn = self._compiled(built, ("train", id(optimizer)), lambda: tf.function(step))
+        with runtime.placement(built.device):
+            return fn(inputs, targets)
+
+    def synchronize(self, built: Built) -> None:
+        runtime.synchronize(built.device)
+
+    def reset_peak_memory(self, built: Built) -> None:
+        runtime.reset_peak_memory(built.device)
+
+    def peak_memory_bytes(self, built: Built) -> int | None:
+        return runtime.peak_memory_bytes(built.device)
+
+
+BACKEND = TensorFlowBackend()

@@ -1,0 +1,105 @@
+"""Devices, precisions, inputs, losses and the training step for TensorFlow (Keras 3)."""
+
+from __future__ import annotations
+
+import contextlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ...errors import UnavailableError
+from ...graph import Graph
+
+POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+
+
+def devices() -> tuple[str, ...]:
+    return ("cpu", "cuda") if tf.config.list_physical_devices("GPU") else ("cpu",)
+
+
+def precisions() -> dict[str, tuple[str, ...]]:
+    out = {"cpu": ("fp32", "bf16")}
+    if "cuda" in devices():
+        out["cuda"] = ("fp32", "bf16", "fp16")
+    return out
+
+
+def check(device: str, precision: str) -> None:
+    if device not in devices():
+        raise UnavailableError(
+            f"device {device!r} is not available to TensorFlow here "
+            f"(tensorflow {tf.__version__}, no GPU visible)"
+        )
+    if precision not in precisions()[device]:
+        raise UnavailableError(
+            f"{precision} is not supported on {device} by this TensorFlow; "
+            f"use one of {', '.join(precisions()[device])}"
+        )
+
+
+def placement(device: str):
+    return tf.device("/GPU:0" if device == "cuda" else "/CPU:0")
+
+
+@contextlib.contextmanager
+def dtype_policy(precision: str):
+    """Mixed precision for the layers built inside: fp32 variables, reduced compute."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(POLICIES[precision])
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def make_inputs(graph: Graph, batch: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    shape = (batch, *graph.input_shape)
+    if graph.input_kind == "tokens":
+        return rng.integers(0, graph.vocab_size, shape).astype("int32")
+    return rng.standard_normal(shape).astype("float32")
+
+
+def _final_activation(graph: Graph) -> str:
+    last = graph.body.nodes[-1] if graph.body.nodes else None
+    return (
+        getattr(last, "fn", "identity")
+        if last is not None and last.kind == "activation"
+        else "identity"
+    )
+
+
+def make_targets(graph: Graph, batch: int, seed: int = 0):
+    rng = np.random.default_rng(seed + 1)
+    out_shape = graph.output_shape
+    if graph.task == "regression":
+        return rng.standard_normal((batch, *out_shape)).astype("float32")
+    if out_shape[-1] == 1:
+        return rng.integers(0, 2, (batch, *out_shape)).astype("float32")
+    return rng.integers(0, out_shape[-1], (batch, *out_shape[:-1])).astype("int32")
+
+
+def loss_fn(graph: Graph):
+    if graph.task == "regression":
+        return keras.losses.MeanSquaredError()
+    final = _final_activation(graph)
+    if graph.output_shape[-1] == 1:
+        return keras.losses.BinaryCrossentropy(from_logits=final != "sigmoid")
+    return keras.losses.SparseCategoricalCrossentropy(from_logits=final != "softmax")
+
+
+def synchronize(device: str) -> None:
+    if device == "cuda" and hasattr(tf.experimental, "sync_devices"):
+        tf.experimental.sync_devices()
+
+
+def reset_peak_memory(device: str) -> None:
+    if device == "cuda":
+        tf.config.experimental.reset_memory_stats("GPU:0")
+
+
+def peak_memory_bytes(device: str) -> int | None:
+    if device != "cuda":
+        return None
+    return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])

@@ -1,0 +1,113 @@
+"""The PyTorch backend. Importing this package imports torch."""
+
+from __future__ import annotations
+
+import torch
+
+from ...graph import Graph, cost
+from ..base import Built, LayerRow, Weights
+from . import runtime, weights
+from .model import build_module
+
+
+class TorchBackend:
+    name = "torch"
+    framework = "torch"
+
+    @property
+    def DEVICES(self) -> tuple[str, ...]:  # noqa: N802 - a capability constant, computed
+        return runtime.devices()
+
+    @property
+    def PRECISIONS(self) -> dict[str, tuple[str, ...]]:  # noqa: N802
+        return runtime.precisions()
+
+    def version(self) -> str:
+        return torch.__version__
+
+    def build(self, graph: Graph, device: str = "cpu", precision: str = "fp32") -> Built:
+        runtime.check(device, precision)
+        model = build_module(graph).to(device)
+        if device == "cuda" and graph.layout == "image":
+            model = model.to(memory_format=torch.channels_last)  # faster convolutions on GPU
+        model.eval()
+        return Built(graph, model, self.name, device, precision)
+
+    def count_params(self, built: Built) -> tuple[int, int]:
+        model = built.model
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        buffers = sum(
+            b.numel() for n, b in model.named_buffers() if not n.endswith("num_batches_tracked")
+        )
+        return trainable, buffers
+
+    def summary(self, built: Built) -> list[LayerRow]:
+        leaves = built.model.leaves
+        rows = []
+        for r in cost(built.graph, "torch").rows:
+            if not r.leaf:
+                continue
+            module = leaves[r.path]
+            rows.append(
+                LayerRow(
+                    r.path,
+                    r.kind,
+                    r.out_shape,
+                    r.cost.params,
+                    sum(p.numel() for p in module.parameters()),
+                )
+            )
+        return rows
+
+    def get_weights(self, built: Built) -> Weights:
+        return weights.get_weights(built.model.leaves)
+
+    def set_weights(self, built: Built, new: Weights) -> None:
+        weights.set_weights(built.model.leaves, new)
+
+    def make_inputs(self, built: Built, batch: int, seed: int = 0):
+        return runtime.make_inputs(built.graph, batch, built.device, seed)
+
+    def make_targets(self, built: Built, batch: int, seed: int = 0):
+        return runtime.make_targets(built.graph, batch, built.device, seed)
+
+    def forward(self, built: Built, inputs):
+        built.model.eval()
+        with torch.inference_mode(), runtime.autocast(built.device, built.precision):
+            return built.model(inputs)
+
+    def to_numpy(self, outputs):
+        return outputs.detach().float().cpu().numpy()
+
+    def make_optimizer(self, built: Built):
+        opt = torch.optim.AdamW(built.model.parameters(), lr=1e-3)
+        scaler = torch.amp.GradScaler(built.device) if built.precision == "fp16" else None
+        return opt, scaler
+
+    def train_step(self, built: Built, optimizer, inputs, targets):
+        opt, scaler = optimizer
+        built.model.train()
+        opt.zero_grad(set_to_none=True)
+        with runtime.autocast(built.device, built.precision):
+            outputs = built.model(inputs)
+        loss = runtime.loss_fn(built.graph, outputs, targets)
+        if scaler is not None:
+            scaler.scale(loss).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            loss.backward()
+            opt.step()
+        return loss.detach()
+
+    def synchronize(self, built: Built) -> None:
+        runtime.synchronize(built.device)
+
+    def reset_peak_memory(self, built: Built) -> None:
+        runtime.reset_peak_memory(built.device)
+
+    def peak_memory_bytes(self, built: Built) -> int | None:
+        return runtime.peak_memory_bytes(built.device)
+
+
+BACKEND = TorchBackend()
