@@ -15,7 +15,7 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import CatalogError, UnknownNameError
+from .errors import CatalogError, InputError, UnknownNameError
 from .families import FAMILIES, HParams, IOSpec, Unsupported, build_graph
 from .graph import Graph, GraphCost, ShapeError, cost
 from .profile import DOMAINS, describe_error
@@ -230,6 +230,27 @@ def fixed_mismatch(arch: Architecture, profile) -> str | None:
 def build_for(arch: Architecture, io: IOSpec, backend: str = "torch") -> Built:
     graph = build_graph(arch.family, arch.name, arch.hparams, io)
     return Built(arch, graph, cost(graph, backend))
+
+
+def build_named(catalog: Catalog, name: str, profile) -> Built:
+    """Build one named architecture for `profile`, or raise InputError saying why it cannot."""
+    arch = catalog.get(name)
+    if profile.domain not in arch.domains:
+        domains = "/".join(arch.domains)
+        raise InputError(
+            f"{arch.name} is a {domains} architecture; the profile is {profile.domain}"
+        )
+    if profile.task not in arch.entry.tasks:
+        raise InputError(
+            f"{arch.name} is for {'/'.join(arch.entry.tasks)}; the profile is {profile.task}"
+        )
+    reason = fixed_mismatch(arch, profile)
+    if reason:
+        raise InputError(reason)
+    try:
+        return build_for(arch, io_spec(profile), profile.preferences.backend)
+    except (Unsupported, ShapeError) as exc:
+        raise InputError(f"{arch.name} cannot serve this profile: {exc}") from None
 
 
 def expand_candidates(catalog: Catalog, profile) -> tuple[list[Built], list[Rejection], int]:

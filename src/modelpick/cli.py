@@ -102,24 +102,13 @@ def estimate(
 ) -> None:
     """Cost and predictions of one catalog architecture for a task profile."""
     from . import render
-    from .catalog import Unsupported, build_for, fixed_mismatch, io_spec
-    from .graph import ShapeError
+    from .catalog import build_named
     from .predict import predict
     from .scoring import choose_precisions
 
     prof, cat, device, notes, _ = _plan(profile, catalog)
-    a = cat.get(arch)
-    if prof.domain not in a.domains:
-        raise InputError(
-            f"{a.name} is a {'/'.join(a.domains)} architecture; the profile is {prof.domain}"
-        )
-    reason = fixed_mismatch(a, prof)
-    if reason:
-        raise InputError(reason)
-    try:
-        built = build_for(a, io_spec(prof), prof.preferences.backend)
-    except (Unsupported, ShapeError) as exc:
-        raise InputError(f"{a.name} cannot serve this profile: {exc}") from None
+    built = build_named(cat, arch, prof)
+    a = built.arch
     precisions, pnotes = choose_precisions(prof.preferences.precisions, device)
     b = prof.budget
     preds = [
@@ -154,6 +143,68 @@ def estimate(
     render.render_estimate(prof, built, preds, device)
     if layers:
         render.render_layers(built)
+
+
+@app.command()
+@_errors_to_exit
+def build(
+    profile: ProfileArg,
+    arch: Annotated[str, typer.Option("--arch", help="catalog architecture name")],
+    backend: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--backend", help="torch | tensorflow (default: the profile's preference)"),
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="cpu | cuda | auto")] = "cpu",
+    precision: Annotated[str, typer.Option("--precision", help="fp32 | bf16 | fp16")] = "fp32",
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Build one architecture in PyTorch or TensorFlow and show it layer by layer, with the
+    parameters the graph predicts beside those the framework counts."""
+    from . import render
+    from .backends import get_backend
+    from .catalog import build_named, load_catalog
+    from .graph import cost
+    from .profile import load_profile
+
+    prof = load_profile(profile)
+    name = backend or prof.preferences.backend
+    be = get_backend(name)
+    if device == "auto":
+        device = "cuda" if "cuda" in be.DEVICES else "cpu"
+    planned = build_named(load_catalog(catalog), arch, prof)
+    try:
+        made = be.build(planned.graph, device, precision)
+    except NotImplementedError as exc:
+        raise InputError(str(exc)) from None
+    gc = cost(planned.graph, name)
+    trainable, frozen = be.count_params(made)
+    rows = be.summary(made)
+    doc = {
+        "arch": planned.arch.name,
+        "family": planned.arch.family,
+        "backend": name,
+        "backend_version": be.version(),
+        "device": device,
+        "precision": precision,
+        "params": trainable,
+        "params_estimated": gc.params,
+        "buffers": frozen,
+        "buffers_estimated": gc.buffers,
+        "params_match": trainable == gc.params and frozen == gc.buffers,
+        "input_shape": list(planned.graph.input_shape),
+        "output_shape": list(gc.output_shape),
+        "layers": [r._asdict() | {"output_shape": list(r.output_shape)} for r in rows],
+    }
+    if json_out:
+        render.print_json(doc)
+    else:
+        render.render_build(doc)
+    if not doc["params_match"]:
+        raise NoAnswerError(
+            f"the {name} model has {trainable:,} parameters (+{frozen:,} buffers) but the graph "
+            f"predicts {gc.params:,} (+{gc.buffers:,}): a bug in modelpick, please report it"
+        )
 
 
 @app.command()

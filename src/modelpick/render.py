@@ -334,3 +334,38 @@ def render_doctor(
         state = version or "not installed (pip install 'modelpick[" + backend + "]')"
         console.print(f"[bold]{backend:<8}[/] {state}")
     console.print(f"[dim]device table: {', '.join(sorted(devices))}[/]")
+
+
+def render_build(doc: dict, console=None) -> None:
+    """The per-layer summary of a built model; the same layout for every backend."""
+    from rich.table import Table
+
+    console = console or _console()
+    console.print(
+        f"[bold]{doc['arch']}[/] ({doc['family']}) built with {doc['backend_version']} "
+        f"on {doc['device']} at {doc['precision']}"
+    )
+    table = Table(show_edge=False, pad_edge=False)
+    for col, j in (
+        ("node", "left"),
+        ("kind", "left"),
+        ("output", "left"),
+        ("params (graph)", "right"),
+        ("params (framework)", "right"),
+    ):
+        table.add_column(col, justify=j, no_wrap=col == "node")
+    for layer in doc["layers"]:
+        mark = "" if layer["params_graph"] == layer["params_framework"] else " [red]≠[/]"
+        table.add_row(
+            layer["path"],
+            layer["kind"],
+            str(tuple(layer["output_shape"])),
+            f"{layer['params_graph']:,}",
+            f"{layer['params_framework']:,}{mark}",
+        )
+    console.print(table)
+    ok = "[green]match[/]" if doc["params_match"] else "[red]differ[/]"
+    console.print(
+        f"params {doc['params']:,} (framework) vs {doc['params_estimated']:,} (graph): {ok}; "
+        f"non-trainable {doc['buffers']:,} vs {doc['buffers_estimated']:,}"
+    )

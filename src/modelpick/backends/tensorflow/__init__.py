@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's start-up chatter
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow start-up chatter (cuInit etc.)
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
-import keras  # noqa: E402
+from ..quiet import quiet_stderr  # noqa: E402
+
+with quiet_stderr():  # TensorFlow's C++ start-up lines ("Could not find cuda drivers", ...)
+    import keras
+    import tensorflow as tf
+
 import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
 
 from ...graph import Graph  # noqa: E402
 from ..base import Built, LayerRow, Weights  # noqa: E402

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 
 import keras
 import numpy as np
@@ -10,12 +11,16 @@ import tensorflow as tf
 
 from ...errors import UnavailableError
 from ...graph import Graph
+from ..quiet import quiet_stderr
 
 POLICIES = {"fp32": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
 
 
+@functools.cache
 def devices() -> tuple[str, ...]:
-    return ("cpu", "cuda") if tf.config.list_physical_devices("GPU") else ("cpu",)
+    with quiet_stderr():  # the first device query logs from C++ when no driver is found
+        gpus = tf.config.list_physical_devices("GPU")
+    return ("cpu", "cuda") if gpus else ("cpu",)
 
 
 def precisions() -> dict[str, tuple[str, ...]]:

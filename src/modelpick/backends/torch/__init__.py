@@ -23,7 +23,7 @@ class TorchBackend:
         return runtime.precisions()
 
     def version(self) -> str:
-        return torch.__version__
+        return f"torch {torch.__version__}"
 
     def build(self, graph: Graph, device: str = "cpu", precision: str = "fp32") -> Built:
         runtime.check(device, precision)
