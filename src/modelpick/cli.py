@@ -167,6 +167,10 @@ def build(
     from .graph import cost
     from .profile import load_profile
 
+    if device not in ("cpu", "cuda", "auto"):
+        raise InputError(f"--device: expected cpu, cuda or auto; received {device!r}")
+    if precision not in ("fp32", "bf16", "fp16"):
+        raise InputError(f"--precision: expected fp32, bf16 or fp16; received {precision!r}")
     prof = load_profile(profile)
     name = backend or prof.preferences.backend
     be = get_backend(name)
