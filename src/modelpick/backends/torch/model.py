@@ -46,12 +46,22 @@ class GraphModule(nn.Module):
         return self.body(x)
 
 
+# A ReLU may overwrite its input only when that input is a fresh tensor no one else reads and
+# whose producer's backward does not need it (torchvision's habit: ReLU(inplace=True) after
+# conv/BN and after the residual add). Saves one activation tensor per ReLU.
+_FRESH_OUTPUT = ("conv", "dense", "batch_norm", "layer_norm", "residual")
+
+
 def _build(node: Node, shape: Shape, path: str, leaves: dict) -> nn.Module:
     if isinstance(node, Sequential):
         mods = []
+        previous = None
         for i, child in enumerate(node.nodes):
             label = child.name or f"{i}"
             mods.append(_build(child, shape, f"{path}.{label}" if path else label, leaves))
+            if child.kind == "activation" and getattr(child, "fn", "") == "relu":
+                mods[-1].inplace = previous in _FRESH_OUTPUT
+            previous = child.kind
             shape = child.output_shape(shape)
         return SequentialModule(mods)
     if isinstance(node, Residual):
