@@ -93,13 +93,14 @@ def test_training_step_and_epochs():
     assert p.throughput_samples_per_s == pytest.approx(256 / fwd)
 
 
-def test_calibrated_efficiency_changes_the_prediction():
+def test_calibration_scales_each_kind_and_sets_overheads():
     gc = cost(_mlp())
-    fast = GPU._replace(efficiency={"dense": 0.9})
     base, _ = forward_time_s(gc, 4096, GPU, "fp32")
-    tuned, _ = forward_time_s(gc, 4096, fast, "fp32")
-    assert tuned == pytest.approx(base * 0.6 / 0.9, rel=0.05)
-    assert predict(gc, fast, "fp32", 32, 100, 1).calibrated
+    tuned = GPU._replace(time_scale={"dense": 2.0}, launch_overhead_s=1e-4, call_overhead_s=1e-3)
+    t, _ = forward_time_s(gc, 4096, tuned, "fp32")
+    fixed = 3 * 5e-6 + 50e-6  # three dense launches and the default call overhead
+    assert t == pytest.approx(2 * (base - fixed) + 3 * 1e-4 + 1e-3)
+    assert predict(gc, tuned, "fp32", 32, 100, 1).calibrated
 
 
 def test_unsupported_precision_is_refused():

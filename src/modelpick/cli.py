@@ -48,14 +48,16 @@ def _errors_to_exit(command):
 
 
 def _resolve(profile, profile_path: Path):
-    """The profile's device; an unknown budget.gpu is reported against the profile file."""
+    """The profile's device (calibrated when it is this machine's and a calibration is stored);
+    an unknown budget.gpu is reported against the profile file."""
     from .errors import ProfileError, UnknownNameError
     from .hardware import resolve_device
 
     try:
-        return resolve_device(profile.budget.device, profile.budget.gpu)
+        device, notes = resolve_device(profile.budget.device, profile.budget.gpu)
     except UnknownNameError as exc:
         raise ProfileError(f"{profile_path}: budget.gpu: {exc}") from None
+    return _with_calibration(device, profile.preferences.backend, notes)
 
 
 def _plan(profile_path: Path, catalog_path: Path | None):
@@ -209,6 +211,207 @@ def build(
             f"the {name} model has {trainable:,} parameters (+{frozen:,} buffers) but the graph "
             f"predicts {gc.params:,} (+{gc.buffers:,}): a bug in modelpick, please report it"
         )
+
+
+def _local_device(kind: str, backend):
+    """This machine's device of `kind` (cpu | cuda | auto), calibrated when a calibration for it
+    and this backend is stored; UnavailableError (exit 3) when the backend cannot use it."""
+    from .errors import UnavailableError
+    from .hardware import resolve_device
+
+    if kind not in ("cpu", "cuda", "auto"):
+        raise InputError(f"--device: expected auto, cpu or cuda; received {kind!r}")
+    if kind == "auto":
+        kind = "cuda" if "cuda" in backend.DEVICES else "cpu"
+    if kind not in backend.DEVICES:
+        raise UnavailableError(f"--device {kind}: CUDA is not available to {backend.name} here")
+    device, notes = resolve_device(kind, None)
+    return _with_calibration(device, backend.name, notes)
+
+
+def _with_calibration(device, backend_name: str, notes: list[str]):
+    """Apply this machine's stored calibration (if any) to a device found on this machine."""
+    if not device.detected:
+        return device, notes
+    from .calibration import apply_calibration, fingerprint, load_calibration
+
+    cal, warnings = load_calibration(fingerprint(device), backend_name)
+    for w in warnings:
+        typer.echo(f"warning: {w}", err=True)
+    if cal is None:
+        return device, [*notes, "uncalibrated: run `modelpick bench` to calibrate this device"]
+    tuned = apply_calibration(device, cal)
+    return tuned, [*notes, tuned.calibration]
+
+
+@app.command()
+@_errors_to_exit
+def bench(
+    profile: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Argument(help="task profile; without one, calibrate this device", show_default=False),
+    ] = None,
+    arch: Annotated[Optional[str], typer.Option("--arch", help="one catalog architecture")] = None,  # noqa: UP045
+    top: Annotated[int, typer.Option("--top", min=1, help="bench the N best of recommend")] = 3,
+    backend: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--backend", help="torch | tensorflow (default: the profile's preference)"),
+    ] = None,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda")] = "auto",
+    precision: Annotated[str | None, typer.Option("--precision", help="fp32 | bf16 | fp16")] = None,  # noqa: UP045
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", min=1)] = None,  # noqa: UP045
+    json_out: JsonOpt = False,
+    output: Annotated[Optional[Path], typer.Option("--output", help="save the run as JSON")] = None,  # noqa: UP045
+    quick: Annotated[bool, typer.Option("--quick", help="fewer, shorter timing runs")] = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Build candidates and measure them on this machine, beside their predictions; without a
+    profile, calibrate this device so that later predictions are sharper."""
+    from . import render
+    from .backends import get_backend
+    from .bench import DEFAULT_SETTINGS, Settings
+
+    if precision is not None and precision not in ("fp32", "bf16", "fp16"):
+        raise InputError(f"--precision: expected fp32, bf16 or fp16; received {precision!r}")
+    settings = Settings(min_runs=5, min_time_s=0.1, train_steps=3) if quick else DEFAULT_SETTINGS
+    if profile is None:
+        be = get_backend(backend or "torch")
+        dev, _ = _local_device(device, be)
+        _calibrate(be, dev, precision or "fp32", settings, json_out, output)
+        return
+    from .catalog import build_named, expand_candidates, load_catalog
+    from .profile import load_profile
+    from .scoring import rank
+
+    prof = load_profile(profile)
+    be = get_backend(backend or prof.preferences.backend)
+    dev, notes = _local_device(device, be)
+    cat = load_catalog(catalog)
+    batch = batch_size or prof.budget.batch_size
+    if arch:
+        plans = [(build_named(cat, arch, prof).graph, precision or "fp32")]
+    else:
+        built, rejected, skipped = expand_candidates(cat, prof)
+        ranking = rank(prof, built, rejected, skipped, dev, notes)
+        plans = []
+        for s in ranking.ranked:
+            p = precision or s.prediction.precision
+            if p in be.PRECISIONS.get(dev.kind, ()) and all(g.name != s.name for g, _ in plans):
+                plans.append((s.built.graph, p))
+            if len(plans) == top:
+                break
+        if not plans:
+            raise NoAnswerError("no candidate fits the profile's budget; nothing to bench")
+    results, interrupted = _run_bench(be, dev, plans, batch, settings, json_out)
+    doc = render.bench_json(dev, be, results, interrupted, notes)
+    if output is not None:
+        render.save_json(output, doc)
+    if json_out:
+        render.print_json(doc)
+    else:
+        render.render_bench(doc)
+    if interrupted:
+        raise typer.Exit(130)
+    if any(r.status == "error" for r in results):
+        raise NoAnswerError("")
+
+
+def _run_bench(be, dev, plans, batch, settings, json_out):
+    import psutil
+
+    from .bench import bench_many
+
+    proc = psutil.Process()
+    results, interrupted = [], False
+    console = _progress_console(json_out)
+    for graph, precision in plans:
+        label = f"measuring {graph.name} ({be.name}, {dev.kind}, {precision}, batch {batch})"
+        with console.status(label) if console else _nothing():
+            rows, interrupted = bench_many(
+                be,
+                [graph],
+                dev,
+                precision,
+                batch,
+                settings,
+                memory_probe=lambda: proc.memory_info().rss,
+            )
+        results += rows
+        if interrupted:
+            break
+    return results, interrupted
+
+
+def _calibrate(be, dev, precision, settings, json_out, output):
+    from . import render
+    from .bench import calibrate
+    from .calibration import save_calibration
+
+    console = _progress_console(json_out)
+    status = console.status("calibrating") if console else None
+    if status:
+        status.start()
+    try:
+        cal, rows = calibrate(
+            be,
+            dev,
+            precision,
+            settings,
+            on_step=(lambda s: status.update(f"calibrating: {s}")) if status else None,
+        )
+    except KeyboardInterrupt:
+        typer.echo("interrupted: nothing was saved", err=True)
+        raise typer.Exit(130) from None
+    finally:
+        if status:
+            status.stop()
+    path = save_calibration(cal)
+    doc = render.calibration_json(dev, be, cal, rows, path)
+    if output is not None:
+        render.save_json(output, doc)
+    if json_out:
+        render.print_json(doc)
+    else:
+        render.render_calibration(doc)
+
+
+def _progress_console(json_out: bool):
+    """A rich console on stderr for progress, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+class _nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+@app.command()
+@_errors_to_exit
+def report(
+    results: Annotated[Path, typer.Argument(help="a file saved by `bench --output`")],
+    fmt: Annotated[str, typer.Option("--format", help="table | markdown | json")] = "table",
+) -> None:
+    """Render a saved bench run (markdown suits a CI comment)."""
+    from . import render
+
+    if fmt not in ("table", "markdown", "json"):
+        raise InputError(f"--format: expected table, markdown or json; received {fmt!r}")
+    doc = render.load_run(results)
+    if fmt == "json":
+        render.print_json(doc)
+    elif fmt == "markdown":
+        sys.stdout.write(render.run_markdown(doc))
+    elif "calibration" in doc:
+        render.render_calibration(doc)
+    else:
+        render.render_bench(doc)
 
 
 @app.command()

@@ -1,11 +1,12 @@
 """Graph cost + DeviceProfile -> latency, throughput, memory and training time.
 
 Latency is a per-node roofline (Williams et al. 2009): each node takes the longer of its
-compute time (FLOPs at the device's peak for the precision, times an efficiency for its node
-kind) and its memory time (bytes moved at peak bandwidth, times a memory efficiency), plus a
+compute time (FLOPs at the device's peak for the precision, times a default efficiency for its
+node kind) and its memory time (bytes moved at peak bandwidth, times a memory efficiency), plus a
 fixed launch overhead per kernel. Kernel-level latency predictors (nn-Meter, Zhang et al. 2021)
-work this way and learn the efficiencies per node kind from measurements; calibration (the
-`bench` command) fills `DeviceProfile.efficiency` with exactly those factors.
+work this way and learn per-kind corrections from measurements; calibration (`modelpick bench`)
+fills `DeviceProfile.time_scale` (per kind, measured / roofline time), `launch_overhead_s` and
+`call_overhead_s` with exactly those.
 """
 
 from __future__ import annotations
@@ -31,6 +32,9 @@ DEFAULT_COMPUTE_EFFICIENCY = {
 DEFAULT_ELEMENTWISE_EFFICIENCY = 0.25  # element-wise kinds rarely vectorise fully
 MEMORY_EFFICIENCY = 0.7  # achievable fraction of peak bandwidth (STREAM-like)
 FRAMEWORK_CALL_S = {"cpu": 30e-6, "cuda": 50e-6}  # Python + dispatcher cost of one forward call
+# Eager frameworks pay Python for every module call, leaf or container (a few µs in PyTorch);
+# calibration measures it per backend (graph-compiled Keras pays almost none).
+MODULE_CALL_S = 3e-6
 BACKWARD_FACTOR = 2.0  # backward ≈ 2 × forward FLOPs (Kaplan et al. 2020: training ≈ 6·N·D)
 OPTIMIZER = "AdamW"
 # AdamW per parameter, fp32: read param, grad, exp_avg, exp_avg_sq; write param and both moments.
@@ -82,9 +86,10 @@ class Prediction(NamedTuple):
         return self.train_memory.total_bytes
 
 
-def _node_time_s(
+def roofline_s(
     row: NodeRow, batch: int, device: DeviceProfile, precision: str
 ) -> tuple[float, bool]:
+    """The node's uncalibrated roofline time (no launch overhead) and whether compute-bound."""
     c = row.cost
     if c.kernels == 0 and c.flops == 0:
         return 0.0, False  # a view (flatten, swap_axes) or inference-time identity (dropout)
@@ -94,29 +99,63 @@ def _node_time_s(
         moved += batch * numel(row.out_shape) * act_bytes  # only the rows gathered are read
     else:
         moved += (c.params + c.buffers) * act_bytes
-    kind_eff = device.efficiency.get(row.kind)
     if c.macs:
-        eff = kind_eff or DEFAULT_COMPUTE_EFFICIENCY.get(row.kind, 0.5)
+        eff = DEFAULT_COMPUTE_EFFICIENCY.get(row.kind, 0.5)
     else:
-        eff = kind_eff or DEFAULT_ELEMENTWISE_EFFICIENCY
+        eff = DEFAULT_ELEMENTWISE_EFFICIENCY
     compute = batch * c.flops / (device.peak_flops[precision] * eff)
     memory = moved / (device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
-    return max(compute, memory) + c.kernels * device.launch_overhead_s, compute >= memory
+    return max(compute, memory), compute >= memory
+
+
+def train_overhead_s(device: DeviceProfile) -> float:
+    """Fixed cost of a training step beyond 3× forward: zeroing grads, the optimizer's own
+    kernel launches (about ten before calibration measures it)."""
+    return device.train_overhead_s or device.launch_overhead_s * 10
+
+
+def module_overhead_s(device: DeviceProfile) -> float:
+    return device.module_overhead_s if device.module_overhead_s >= 0 else MODULE_CALL_S
+
+
+def call_overhead_s(device: DeviceProfile) -> float:
+    return device.call_overhead_s or FRAMEWORK_CALL_S.get(device.kind, 30e-6)
 
 
 def forward_time_s(
     gc: GraphCost, batch: int, device: DeviceProfile, precision: str
 ) -> tuple[float, float]:
     """Forward time at `batch` and the share of it spent in compute-bound nodes."""
-    total = compute_bound = 0.0
+    total = call_overhead_s(device)
+    compute_bound = 0.0
     for row in gc.rows:
+        total += fixed_overhead_s(row, device)
         if not row.leaf and row.kind != "residual":
             continue
-        t, is_compute = _node_time_s(row, batch, device, precision)
+        base, is_compute = roofline_s(row, batch, device, precision)
+        t = base * _lookup(device.time_scale, row, 1.0)
         total += t
         compute_bound += t if is_compute else 0.0
-    total += FRAMEWORK_CALL_S.get(device.kind, 30e-6)
     return total, (compute_bound / total if total else 0.0)
+
+
+def timing_key(row: NodeRow) -> str:
+    """The class a node is calibrated in: its kind, refined by a variant (the RNN cell)."""
+    return f"{row.kind}:{row.cost.variant}" if row.cost.variant else row.kind
+
+
+def _lookup(table: dict[str, float], row: NodeRow, default: float) -> float:
+    key = timing_key(row)
+    return table[key] if key in table else table.get(row.kind, default)
+
+
+def fixed_overhead_s(row: NodeRow, device: DeviceProfile) -> float:
+    """What a node costs whatever its size: module call and kernel launches. Calibrated, per
+    node kind and kernel; before calibration, one module call plus a launch per kernel."""
+    if device.node_overhead_s:
+        per = _lookup(device.node_overhead_s, row, device.launch_overhead_s)
+        return per * max(1, row.cost.kernels)
+    return module_overhead_s(device) + row.cost.kernels * device.launch_overhead_s
 
 
 def train_memory(gc: GraphCost, batch: int, precision: str) -> MemoryBreakdown:
@@ -155,7 +194,7 @@ def predict(
     optimizer_s = (
         gc.params * OPTIMIZER_BYTES_PER_PARAM / (device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
     )
-    step_s = tb * (1 + BACKWARD_FACTOR) + optimizer_s + device.launch_overhead_s * 10
+    step_s = tb * (1 + BACKWARD_FACTOR) + optimizer_s + train_overhead_s(device)
     steps = math.ceil(train_samples / batch_size)
     epoch_s = steps * step_s
     return Prediction(
@@ -172,5 +211,5 @@ def predict(
         train_memory=train_memory(gc, batch_size, precision),
         inference_memory_bytes=inference_memory(gc, precision),
         compute_bound_fraction=compute_share,
-        calibrated=bool(device.efficiency),
+        calibrated=bool(device.time_scale),
     )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import importlib
 
 from ..errors import UnavailableError
-from .base import Backend, Built, LayerRow, Weights
+from .base import Backend, Built, DeviceOutOfMemory, LayerRow, Weights
 
 # name -> (module, pip distribution, extra)
 REGISTRY = {
@@ -38,4 +38,12 @@ def get_backend(name: str) -> Backend:
     return backend
 
 
-__all__ = ["REGISTRY", "Backend", "Built", "LayerRow", "Weights", "get_backend"]
+__all__ = [
+    "REGISTRY",
+    "Backend",
+    "Built",
+    "DeviceOutOfMemory",
+    "LayerRow",
+    "Weights",
+    "get_backend",
+]

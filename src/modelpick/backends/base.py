@@ -19,6 +19,10 @@ from ..graph import Graph
 Weights = dict[str, dict[str, Any]]  # node path -> name -> numpy array (PyTorch layout)
 
 
+class DeviceOutOfMemory(Exception):
+    """The device ran out of memory; each backend translates its framework's OOM into this."""
+
+
 class LayerRow(NamedTuple):
     """One line of a built model's summary; the same fields for every backend."""
 

@@ -54,6 +54,7 @@ class NodeCost(NamedTuple):
     flops: int = 0
     saved_elems: int = 0
     kernels: int = 1  # kernel launches per forward pass (0: a view, no work of its own)
+    variant: str = ""  # a finer timing class within the kind (the RNN cell), for calibration
 
 
 def _class_defaults(cls) -> set[str]:
@@ -387,7 +388,7 @@ class ClassToken(Node):
         return (shape[0] + 1, shape[1])
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
-        return NodeCost(params=shape[1], saved_elems=0)
+        return NodeCost(params=shape[1], saved_elems=0, kernels=2)  # expand, concatenate
 
 
 class PatchEmbed(Node):
@@ -413,7 +414,11 @@ class PatchEmbed(Node):
         per_out = shape[0] * self.patch**self.ndim
         macs = numel(out) * per_out
         return NodeCost(
-            params=self.dim * per_out + self.dim, macs=macs, flops=2 * macs, saved_elems=numel(out)
+            params=self.dim * per_out + self.dim,
+            macs=macs,
+            flops=2 * macs,
+            saved_elems=numel(out),
+            kernels=2,  # the strided conv, then tokens-first (a copy)
         )
 
 
@@ -449,6 +454,7 @@ class Attention(Node):
             # q, k, v, attention output and the projection output; fused attention kernels
             # (scaled_dot_product_attention) keep no L×L matrix, so none is counted.
             saved_elems=5 * length * d,
+            kernels=5,  # in-projection, fused attention, head merge (a copy), out-projection
         )
 
 
@@ -516,6 +522,7 @@ class RNN(Node):
             # One recurrent step per time step, layer and direction: the sequential part that
             # no batch size hides (cuDNN/oneDNN fuse better; calibration absorbs the difference).
             kernels=self.layers * dirs * length,
+            variant=self.cell,
         )
 
 

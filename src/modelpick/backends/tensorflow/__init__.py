@@ -16,7 +16,7 @@ with quiet_stderr():  # TensorFlow's C++ start-up lines ("Could not find cuda dr
 import numpy as np  # noqa: E402
 
 from ...graph import Graph  # noqa: E402
-from ..base import Built, LayerRow, Weights  # noqa: E402
+from ..base import Built, DeviceOutOfMemory, LayerRow, Weights  # noqa: E402
 from . import runtime, weights  # noqa: E402
 from .model import build_model  # noqa: E402
 
@@ -83,8 +83,11 @@ class TensorFlowBackend:
         fn = self._compiled(
             built, "forward", lambda: tf.function(lambda x: model(x, training=False))
         )
-        with runtime.placement(built.device):
-            return fn(inputs)
+        try:
+            with runtime.placement(built.device):
+                return fn(inputs)
+        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+            raise DeviceOutOfMemory(str(exc)) from exc
 
     def to_numpy(self, outputs):
         return np.asarray(outputs, dtype="float32")
@@ -109,8 +112,11 @@ class TensorFlowBackend:
             return loss
 
         fn = self._compiled(built, ("train", id(optimizer)), lambda: tf.function(step))
-        with runtime.placement(built.device):
-            return fn(inputs, targets)
+        try:
+            with runtime.placement(built.device):
+                return fn(inputs, targets)
+        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+            raise DeviceOutOfMemory(str(exc)) from exc
 
     def synchronize(self, built: Built) -> None:
         runtime.synchronize(built.device)

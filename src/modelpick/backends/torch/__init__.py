@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from ...graph import Graph, cost
-from ..base import Built, LayerRow, Weights
+from ..base import Built, DeviceOutOfMemory, LayerRow, Weights
 from . import runtime, weights
 from .model import build_module
 
@@ -73,8 +73,11 @@ class TorchBackend:
 
     def forward(self, built: Built, inputs):
         built.model.eval()
-        with torch.inference_mode(), runtime.autocast(built.device, built.precision):
-            return built.model(inputs)
+        try:
+            with torch.inference_mode(), runtime.autocast(built.device, built.precision):
+                return built.model(inputs)
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            raise DeviceOutOfMemory(str(exc)) from exc
 
     def to_numpy(self, outputs):
         return outputs.detach().float().cpu().numpy()
@@ -85,6 +88,15 @@ class TorchBackend:
         return opt, scaler
 
     def train_step(self, built: Built, optimizer, inputs, targets):
+        try:
+            return self._train_step(built, optimizer, inputs, targets)
+        except (torch.OutOfMemoryError, MemoryError) as exc:
+            built.model.zero_grad(set_to_none=True)
+            if built.device == "cuda":
+                torch.cuda.empty_cache()
+            raise DeviceOutOfMemory(str(exc)) from exc
+
+    def _train_step(self, built: Built, optimizer, inputs, targets):
         opt, scaler = optimizer
         built.model.train()
         opt.zero_grad(set_to_none=True)

@@ -1,0 +1,380 @@
+"""The timing harness: build a graph through a Backend and measure it properly.
+
+Every timed run is synchronised (the backend's `synchronize`, CUDA's on a GPU) before the clock
+is read; runs repeat until both a minimum count and a minimum time are reached; the first runs
+are warm-up and are thrown away. Out of memory marks the batch as not fitting and searches for
+the largest batch that does. Nothing here imports a framework: the backend does.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any, NamedTuple
+
+from .backends.base import DeviceOutOfMemory
+from .graph import Graph, cost
+from .hardware import DeviceProfile
+from .predict import predict
+
+
+class Stats(NamedTuple):
+    p50_s: float
+    p90_s: float
+    p99_s: float
+    mean_s: float
+    stdev_s: float
+    runs: int
+
+    @property
+    def spread_pct(self) -> float:
+        """(p90 - p50) / p50: how far the slow tail sits from the median."""
+        return 100 * (self.p90_s - self.p50_s) / self.p50_s if self.p50_s else 0.0
+
+
+class Settings(NamedTuple):
+    warmup: int = 3
+    min_runs: int = 10
+    min_time_s: float = 0.3
+    max_runs: int = 10_000
+    max_time_s: float = 20.0
+    train_steps: int = 5
+
+
+DEFAULT_SETTINGS = Settings()
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    idx = (len(sorted_values) - 1) * q
+    lo, hi = math.floor(idx), math.ceil(idx)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (idx - lo)
+
+
+def measure(
+    fn: Callable[[], Any],
+    sync: Callable[[], None],
+    settings: Settings = DEFAULT_SETTINGS,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Stats:
+    """Time `fn` (synchronised) until min_runs and min_time_s are both reached."""
+    for _ in range(settings.warmup):
+        fn()
+    sync()
+    times: list[float] = []
+    spent = 0.0
+    while len(times) < settings.max_runs and spent < settings.max_time_s:
+        if len(times) >= settings.min_runs and spent >= settings.min_time_s:
+            break
+        start = clock()
+        fn()
+        sync()
+        elapsed = clock() - start
+        times.append(elapsed)
+        spent += elapsed
+    ordered = sorted(times)
+    return Stats(
+        p50_s=_percentile(ordered, 0.5),
+        p90_s=_percentile(ordered, 0.9),
+        p99_s=_percentile(ordered, 0.99),
+        mean_s=statistics.fmean(times),
+        stdev_s=statistics.stdev(times) if len(times) > 1 else 0.0,
+        runs=len(times),
+    )
+
+
+class Result(NamedTuple):
+    """One candidate's measurement beside its prediction (the `bench --json` row)."""
+
+    arch: str
+    backend: str
+    device: str
+    precision: str
+    batch_size: int
+    status: str  # ok | does_not_fit | error | interrupted
+    latency_ms_p50: float | None = None
+    latency_ms_p90: float | None = None
+    latency_ms_p99: float | None = None
+    latency_spread_pct: float | None = None
+    throughput_samples_per_s: float | None = None
+    train_step_ms: float | None = None
+    train_samples_per_s: float | None = None
+    peak_memory_bytes: int | None = None
+    peak_memory_source: str = ""
+    achieved_flops_per_s: float | None = None
+    peak_flops_fraction: float | None = None
+    predicted_latency_ms: float | None = None
+    predicted_train_step_ms: float | None = None
+    predicted_memory_bytes: int | None = None
+    latency_error_pct: float | None = None
+    train_step_error_pct: float | None = None
+    memory_error_pct: float | None = None
+    largest_batch_that_fits: int | None = None
+    note: str = ""
+
+
+def _error_pct(predicted: float | None, measured: float | None) -> float | None:
+    if predicted is None or not measured:
+        return None
+    return 100.0 * (predicted - measured) / measured
+
+
+def fits(backend, built, batch: int) -> bool:
+    """Whether one training step at `batch` fits in device memory."""
+    try:
+        opt = backend.make_optimizer(built)
+        backend.train_step(
+            built, opt, backend.make_inputs(built, batch), backend.make_targets(built, batch)
+        )
+        backend.synchronize(built)
+        return True
+    except DeviceOutOfMemory:
+        return False
+
+
+def largest_batch(backend, built, failed: int) -> int:
+    """The largest batch below `failed` whose training step fits: halve, then bisect."""
+    lo, hi = 0, failed
+    probe = failed // 2
+    while probe >= 1 and not fits(backend, built, probe):
+        hi, probe = probe, probe // 2
+    if probe < 1:
+        return 0
+    lo = probe
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        lo, hi = (mid, hi) if fits(backend, built, mid) else (lo, mid)
+    return lo
+
+
+def bench_graph(
+    backend,
+    graph: Graph,
+    device: DeviceProfile,
+    precision: str,
+    batch: int,
+    settings: Settings = DEFAULT_SETTINGS,
+    memory_probe: Callable[[], int] | None = None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> Result:
+    """Build and measure one graph: batch-1 latency, throughput and a training step at
+    `batch`, peak memory. `memory_probe` (CPU) returns the process's resident bytes."""
+    gc = cost(graph, backend.name)
+    pred = predict(gc, device, precision, batch, 1, 1.0)
+    base = dict(
+        arch=graph.name,
+        backend=backend.name,
+        device=device.kind,
+        precision=precision,
+        batch_size=batch,
+        predicted_latency_ms=pred.latency_ms,
+        predicted_train_step_ms=pred.train_step_ms,
+        predicted_memory_bytes=pred.train_memory_bytes,
+    )
+    rss_before = memory_probe() if memory_probe else None
+    built = backend.build(graph, device.kind, precision)
+    sync = lambda: backend.synchronize(built)  # noqa: E731
+    x1 = backend.make_inputs(built, 1)
+    latency = measure(lambda: backend.forward(built, x1), sync, settings, clock)
+    try:
+        xb = backend.make_inputs(built, batch)
+        yb = backend.make_targets(built, batch)
+        throughput = measure(lambda: backend.forward(built, xb), sync, settings, clock)
+        backend.reset_peak_memory(built)
+        opt = backend.make_optimizer(built)
+        peak_rss = [0]
+
+        def step():
+            backend.train_step(built, opt, xb, yb)
+            if memory_probe:
+                peak_rss[0] = max(peak_rss[0], memory_probe())
+
+        train = measure(
+            step, sync, settings._replace(warmup=1, min_runs=settings.train_steps), clock
+        )
+    except DeviceOutOfMemory:
+        fit = largest_batch(backend, built, batch)
+        return Result(
+            **base,
+            status="does_not_fit",
+            largest_batch_that_fits=fit,
+            latency_ms_p50=latency.p50_s * 1e3,
+            note=f"does not fit at batch {batch}; largest batch that fits: {fit}",
+        )
+    peak = backend.peak_memory_bytes(built)
+    source = "allocator peak"
+    if peak is None and memory_probe and rss_before is not None:
+        peak, source = max(0, peak_rss[0] - rss_before), "process RSS growth"
+    flops_per_s = gc.flops * batch / throughput.p50_s
+    peak_flops = device.peak_flops.get(precision)
+    return Result(
+        **base,
+        status="ok",
+        latency_ms_p50=latency.p50_s * 1e3,
+        latency_ms_p90=latency.p90_s * 1e3,
+        latency_ms_p99=latency.p99_s * 1e3,
+        latency_spread_pct=latency.spread_pct,
+        throughput_samples_per_s=batch / throughput.p50_s,
+        train_step_ms=train.p50_s * 1e3,
+        train_samples_per_s=batch / train.p50_s,
+        peak_memory_bytes=peak,
+        peak_memory_source=source if peak is not None else "",
+        achieved_flops_per_s=flops_per_s,
+        peak_flops_fraction=flops_per_s / peak_flops if peak_flops else None,
+        latency_error_pct=_error_pct(pred.latency_ms, latency.p50_s * 1e3),
+        train_step_error_pct=_error_pct(pred.train_step_ms, train.p50_s * 1e3),
+        memory_error_pct=_error_pct(pred.train_memory_bytes, peak),
+    )
+
+
+def bench_many(
+    backend,
+    graphs: list[Graph],
+    device: DeviceProfile,
+    precision: str,
+    batch: int,
+    settings: Settings = DEFAULT_SETTINGS,
+    memory_probe=None,
+    on_result=None,
+    clock: Callable[[], float] = time.perf_counter,
+) -> tuple[list[Result], bool]:
+    """Bench each graph in turn. A failure in one never loses the others; Ctrl-C stops and
+    keeps what was measured. Returns the results and whether it was interrupted."""
+    results: list[Result] = []
+    interrupted = False
+    for graph in graphs:
+        try:
+            result = bench_graph(
+                backend, graph, device, precision, batch, settings, memory_probe, clock
+            )
+        except KeyboardInterrupt:
+            interrupted = True
+            results.append(
+                Result(
+                    graph.name,
+                    backend.name,
+                    device.kind,
+                    precision,
+                    batch,
+                    "interrupted",
+                    note="interrupted (Ctrl-C)",
+                )
+            )
+            break
+        except Exception as exc:  # one candidate's failure is reported, not fatal
+            result = Result(
+                graph.name,
+                backend.name,
+                device.kind,
+                precision,
+                batch,
+                "error",
+                note=f"{type(exc).__name__}: {exc}"[:300],
+            )
+        results.append(result)
+        if on_result:
+            on_result(result)
+    return results, interrupted
+
+
+# --- calibration run ------------------------------------------------------------------------
+
+
+def calibrate(
+    backend,
+    device: DeviceProfile,
+    precision: str = "fp32",
+    settings: Settings = DEFAULT_SETTINGS,
+    clock: Callable[[], float] = time.perf_counter,
+    on_step: Callable[[str], None] | None = None,
+):
+    """Time the reference suite, fit the corrections, then judge them on held-out catalog
+    architectures. Returns the Calibration and the held-out rows (name, predicted, measured)."""
+    from .calibration import (
+        HELD_OUT,
+        Sample,
+        apply_calibration,
+        fingerprint,
+        fit_calibration,
+        fit_train_overhead,
+        reference_suite,
+    )
+    from .catalog import build_for, load_catalog
+    from .families import IOSpec
+    from .predict import (
+        BACKWARD_FACTOR,
+        MEMORY_EFFICIENCY,
+        OPTIMIZER_BYTES_PER_PARAM,
+        forward_time_s,
+    )
+
+    samples: list[Sample] = []
+    trained: list[tuple] = []
+    for graph in reference_suite():
+        if on_step:
+            on_step(graph.name)
+        built = backend.build(graph, device.kind, precision)
+        sync = lambda b=built: backend.synchronize(b)  # noqa: E731
+        gc = cost(graph, backend.name)
+        for batch in (1, 16):
+            x = backend.make_inputs(built, batch)
+            st = measure(lambda b=built, x=x: backend.forward(b, x), sync, settings, clock)
+            samples.append(Sample(gc, batch, precision, st.p50_s))
+        if gc.params and graph.name.startswith(("dense", "conv-", "lstm")):
+            x, y = backend.make_inputs(built, 16), backend.make_targets(built, 16)
+            opt = backend.make_optimizer(built)
+            st = measure(
+                lambda b=built, o=opt, x=x, y=y: backend.train_step(b, o, x, y),
+                sync,
+                settings._replace(warmup=2, min_runs=settings.train_steps),
+                clock,
+            )
+            trained.append((gc, st.p50_s))
+    fp = fingerprint(device)
+    cal = fit_calibration(samples, device, backend.name, fp)
+    tuned = apply_calibration(device, cal)
+    pairs = []
+    for gc, measured in trained:
+        fwd, _ = forward_time_s(gc, 16, tuned, precision)
+        opt_s = (
+            gc.params
+            * OPTIMIZER_BYTES_PER_PARAM
+            / (device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
+        )
+        pairs.append((measured, fwd * (1 + BACKWARD_FACTOR) + opt_s))
+    cal = cal._replace(train_overhead_s=fit_train_overhead(pairs))
+    tuned = apply_calibration(device, cal)
+
+    catalog = load_catalog()
+    rows = []
+    for name, domain, shape, outputs in HELD_OUT:
+        if on_step:
+            on_step(f"held-out {name}")
+        layout = {"vision": "image", "tabular": "vector", "text": "tokens"}.get(domain, "sequence")
+        io = IOSpec(
+            domain,
+            "classification",
+            layout,
+            shape,
+            outputs,
+            vocab_size=5000 if layout == "tokens" else 0,
+        )
+        graph = build_for(catalog.get(name), io, backend.name).graph
+        built = backend.build(graph, device.kind, precision)
+        x = backend.make_inputs(built, 1)
+        st = measure(
+            lambda b=built, x=x: backend.forward(b, x),
+            lambda b=built: backend.synchronize(b),
+            settings,
+            clock,
+        )
+        predicted, _ = forward_time_s(cost(graph, backend.name), 1, tuned, precision)
+        rows.append((name, predicted, st.p50_s))
+    errors = sorted(abs(p - m) / m * 100 for _, p, m in rows)
+    cal = cal._replace(
+        median_error_pct=statistics.median(errors),
+        p90_error_pct=_percentile(errors, 0.9),
+        held_out=len(rows),
+    )
+    return cal, rows

@@ -1,0 +1,313 @@
+"""Calibration: learn per-device corrections to the roofline from measurements, and keep them.
+
+The prediction for a forward pass is linear in the unknowns once the roofline terms are known:
+
+    t  ≈  C  +  L · kernels  +  Σ_kind  s_kind · roofline_kind
+
+(C: the cost of one framework call; L: one kernel launch / module dispatch; s_kind: measured
+over predicted time for that node kind). So a least-squares fit of relative errors, with a weak
+pull of every s towards 1 (the uncalibrated default) and non-negativity, recovers them from
+timings of single-node graphs: the reference suite. The result is stored per device
+fingerprint and backend in the user's cache directory, written atomically; a corrupt or
+foreign file is ignored with a warning.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import date
+from pathlib import Path
+from typing import NamedTuple
+
+from .graph import GraphCost
+from .hardware import DeviceProfile
+from .predict import roofline_s, timing_key
+
+FORMAT_VERSION = 1
+PRIOR_WEIGHT = 0.05  # how strongly an s without data stays at 1
+
+
+class Sample(NamedTuple):
+    """One measurement: a graph's cost, the batch, the precision and the measured seconds."""
+
+    cost: GraphCost
+    batch: int
+    precision: str
+    seconds: float
+
+
+class Calibration(NamedTuple):
+    fingerprint: str
+    backend: str
+    device_key: str
+    created: str
+    time_scale: dict[str, float]
+    launch_overhead_s: float
+    call_overhead_s: float
+    samples: int
+    train_overhead_s: float = 0.0
+    node_overhead_s: dict[str, float] = {}  # noqa: RUF012
+    median_error_pct: float | None = None  # on held-out architectures
+    p90_error_pct: float | None = None
+    held_out: int = 0
+
+
+def fingerprint(device: DeviceProfile, detail: str = "") -> str:
+    """A stable name for this device: kind, model and (for GPUs) the driver."""
+    text = f"{device.kind}-{device.name}-{detail}".lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:120]
+
+
+def cache_dir() -> Path:
+    if os.environ.get("MODELPICK_CACHE_DIR"):
+        return Path(os.environ["MODELPICK_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "modelpick"
+
+
+def _path(fp: str, backend: str) -> Path:
+    return cache_dir() / f"calibration-{fp}-{backend}.json"
+
+
+def save_calibration(cal: Calibration) -> Path:
+    """Write atomically (temp file + rename in the same directory): never a half file."""
+    import tempfile
+
+    path = _path(cal.fingerprint, cal.backend)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    doc = {"format": FORMAT_VERSION, **cal._asdict()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".calibration-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(doc, f, indent=2)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def load_calibration(fp: str, backend: str) -> tuple[Calibration | None, list[str]]:
+    """The stored calibration for this device and backend, or None; warnings say why not."""
+    path = _path(fp, backend)
+    if not path.exists():
+        return None, []
+    try:
+        doc = json.loads(path.read_text())
+        if doc.get("format") != FORMAT_VERSION:
+            raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT_VERSION}")
+        doc.pop("format")
+        cal = Calibration(**doc)
+        if cal.fingerprint != fp or cal.backend != backend:
+            raise ValueError(f"it belongs to {cal.fingerprint} / {cal.backend}")
+        scales = cal.time_scale
+        if not isinstance(scales, dict) or not all(
+            isinstance(v, (int, float)) and 0 < v < 1e6 for v in scales.values()
+        ):
+            raise ValueError("time_scale is not a mapping of positive numbers")
+        return cal, []
+    except (OSError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        return None, [f"ignoring calibration file {path}: {exc}"]
+
+
+def apply_calibration(device: DeviceProfile, cal: Calibration) -> DeviceProfile:
+    quality = ""
+    if cal.median_error_pct is not None:
+        quality = (
+            f"; held-out latency error median {cal.median_error_pct:.0f}%, "
+            f"p90 {cal.p90_error_pct:.0f}%"
+        )
+    return device._replace(
+        time_scale=dict(cal.time_scale),
+        launch_overhead_s=cal.launch_overhead_s,
+        call_overhead_s=cal.call_overhead_s,
+        train_overhead_s=cal.train_overhead_s,
+        node_overhead_s=dict(cal.node_overhead_s),
+        calibration=(
+            f"calibrated with {cal.backend} on {cal.created} ({cal.samples} timings{quality})"
+        ),
+    )
+
+
+def terms(sample: Sample, device: DeviceProfile) -> tuple[dict[str, float], dict[str, float]]:
+    """Per node kind: the count of fixed costs (max(1, kernels) per node) and the roofline
+    seconds of one sample. These are the regressors."""
+    counts: dict[str, float] = {}
+    roofline: dict[str, float] = {}
+    for row in sample.cost.rows:
+        key = timing_key(row)
+        counts[key] = counts.get(key, 0.0) + max(1, row.cost.kernels)
+        if not row.leaf and row.kind != "residual":
+            continue
+        base, _ = roofline_s(row, sample.batch, device, sample.precision)
+        if base:
+            roofline[key] = roofline.get(key, 0.0) + base
+    return counts, roofline
+
+
+def fit_calibration(
+    samples: list[Sample], device: DeviceProfile, backend: str, fp: str
+) -> Calibration:
+    """Least squares on relative error, non-negative, with every scale pulled weakly to 1."""
+    import numpy as np
+
+    rows = [terms(s, device) for s in samples]
+    fixed = sorted({k for counts, _ in rows for k in counts})
+    kinds = sorted({k for _, per in rows for k in per})
+    names = ["call", *(f"fixed:{k}" for k in fixed), *kinds]
+    a, b = [], []
+    for (counts, per), s in zip(rows, samples):
+        a.append([1.0, *(counts.get(k, 0.0) for k in fixed), *(per.get(k, 0.0) for k in kinds)])
+        b.append(s.seconds)
+    a_m = np.array(a) / np.array(b)[:, None]  # relative error: every timing counts alike
+    b_v = np.ones(len(b))
+    first = len(names) - len(kinds)
+    prior_a = np.zeros((len(kinds), len(names)))
+    for i in range(len(kinds)):
+        prior_a[i, first + i] = PRIOR_WEIGHT
+    a_m = np.vstack([a_m, prior_a])
+    b_v = np.concatenate([b_v, np.full(len(kinds), PRIOR_WEIGHT)])
+    x = _nnls(a_m, b_v)
+    return Calibration(
+        fingerprint=fp,
+        backend=backend,
+        device_key=device.key,
+        created=date.today().isoformat(),
+        time_scale={k: float(x[first + i]) or 1e-3 for i, k in enumerate(kinds)},
+        node_overhead_s={k: float(x[1 + i]) for i, k in enumerate(fixed)},
+        launch_overhead_s=float(np.median(x[1 : 1 + len(fixed)])) if fixed else 0.0,
+        call_overhead_s=float(x[0]) or 1e-7,
+        samples=len(samples),
+    )
+
+
+def _nnls(a, b, iterations: int = 50):
+    """Non-negative least squares by an active set: solve, drop negative unknowns, repeat."""
+    import numpy as np
+
+    free = np.ones(a.shape[1], dtype=bool)
+    x = np.zeros(a.shape[1])
+    for _ in range(iterations):
+        sol, *_ = np.linalg.lstsq(a[:, free], b, rcond=None)
+        if (sol >= 0).all():
+            x[:] = 0
+            x[free] = sol
+            return x
+        idx = np.flatnonzero(free)
+        free[idx[sol < 0]] = False
+    x[:] = 0
+    x[free] = np.clip(np.linalg.lstsq(a[:, free], b, rcond=None)[0], 0, None)
+    return x
+
+
+def fit_train_overhead(pairs: list[tuple[float, float]]) -> float:
+    """The fixed training-step cost: the median of (measured - predicted) over
+    (measured, predicted-without-overhead) pairs, never negative."""
+    import statistics
+
+    return max(0.0, statistics.median(m - p for m, p in pairs)) if pairs else 0.0
+
+
+# --- the reference suite ----------------------------------------------------------------------
+
+
+def reference_suite() -> list:
+    """Single-node graphs over node kinds and sizes, plus chains of tiny nodes (launch cost).
+
+    Small enough to run in well under a minute on a laptop CPU; each is timed at batch 1 and
+    at batch 16.
+    """
+    from .graph import (
+        RNN,
+        Activation,
+        Attention,
+        BatchNorm,
+        Conv,
+        Dense,
+        Embedding,
+        GlobalPool,
+        Graph,
+        LayerNorm,
+        Pool,
+        Residual,
+        seq,
+    )
+
+    def g(name, shape, *nodes, layout="vector", kind="float", vocab=0):
+        return Graph(name, shape, seq(*nodes), kind, vocab, layout=layout)
+
+    suite = [g(f"chain-{n}", (8,), *[Activation("relu") for _ in range(n)]) for n in (1, 8, 32)]
+    suite += [g(f"dense-{i}x{o}", (i,), Dense(o)) for i, o in ((64, 64), (512, 512), (2048, 1024))]
+    suite += [
+        g(f"conv-{c}to{f}-{s}px", (c, s, s), Conv(2, f, 3, padding=1), layout="image")
+        for c, f, s in ((3, 32, 32), (32, 64, 32), (64, 128, 16))
+    ]
+    suite += [
+        g("conv1d-32to64-L256", (32, 256), Conv(1, 64, 3, padding=1), layout="waveform"),
+        g("attention-L64-D128", (64, 128), Attention(128, 2), layout="sequence"),
+        g("attention-L128-D256", (128, 256), Attention(256, 4), layout="sequence"),
+        g("lstm-h64-L16", (16, 32), RNN("lstm", 64), layout="sequence"),
+        g("lstm-h64-L64", (64, 32), RNN("lstm", 64), layout="sequence"),
+        g("gru-h128-L32", (32, 64), RNN("gru", 128), layout="sequence"),
+        g("gru-h64-L64", (64, 16), RNN("gru", 64), layout="sequence"),
+        g("rnn-h64-L32", (32, 16), RNN("simple", 64), layout="sequence"),
+        g("layernorm-128x256", (128, 256), LayerNorm(), layout="sequence"),
+        g("batchnorm-32x32x32", (32, 32, 32), BatchNorm(), layout="image"),
+        g("gelu-64k", (65536,), Activation("gelu")),
+        g("maxpool-32x32x32", (32, 32, 32), Pool(2, "max", 2), layout="image"),
+        g("globalpool-64x16x16", (64, 16, 16), GlobalPool(), layout="image"),
+        g(
+            "embedding-10k-128",
+            (64,),
+            Embedding(10000, 128),
+            layout="tokens",
+            kind="tokens",
+            vocab=10000,
+        ),
+    ]
+    # Small composite graphs (not catalog entries): module-call overhead of nested containers.
+    block = seq(
+        Conv(2, 16, 3, padding=1, bias=False),
+        BatchNorm(),
+        Activation("relu"),
+        Conv(2, 16, 3, padding=1, bias=False),
+        BatchNorm(),
+    )
+    ffn = seq(LayerNorm(), Dense(256), Activation("gelu"), Dense(64))
+    suite += [
+        g("mlp-4x128", (128,), *[n for _ in range(4) for n in (Dense(128), Activation("relu"))]),
+        g(
+            "residual-convs-4",
+            (16, 16, 16),
+            *[seq(Residual(block), Activation("relu")) for _ in range(4)],
+            layout="image",
+        ),
+        g(
+            "encoder-2x64-L16",
+            (16, 64),
+            *[
+                n
+                for _ in range(2)
+                for n in (Residual(seq(LayerNorm(), Attention(64, 1))), Residual(ffn))
+            ],
+            layout="sequence",
+        ),
+    ]
+    return suite
+
+
+# Held-out architectures: catalog entries the fit never sees, on small tasks.
+HELD_OUT = (
+    ("seed-keras-cnn", "vision", (1, 28, 28), 10),
+    ("cnn-w16-d3", "vision", (1, 28, 28), 10),
+    ("cnn-w32-d2", "vision", (3, 32, 32), 10),
+    ("resnet-w16-1x1x1x1", "vision", (3, 32, 32), 10),
+    ("mlp-w256-d2", "tabular", (20,), 2),
+    ("mlp-w1024-d1", "tabular", (64,), 5),
+    ("lstm-h64-l1", "text", (32,), 2),
+    ("gru-h128-l1", "timeseries", (64, 9), 6),
+    ("cnn1d-w32-d2", "timeseries", (128, 9), 6),
+    ("transformer-d128-l2", "text", (32,), 4),
+)
