@@ -96,17 +96,20 @@ def load_calibration(fp: str, backend: str) -> tuple[Calibration | None, list[st
         return None, []
     try:
         doc = json.loads(path.read_text())
+        if not isinstance(doc, dict):
+            raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
         if doc.get("format") != FORMAT_VERSION:
             raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT_VERSION}")
         doc.pop("format")
         cal = Calibration(**doc)
         if cal.fingerprint != fp or cal.backend != backend:
             raise ValueError(f"it belongs to {cal.fingerprint} / {cal.backend}")
-        scales = cal.time_scale
-        if not isinstance(scales, dict) or not all(
-            isinstance(v, (int, float)) and 0 < v < 1e6 for v in scales.values()
-        ):
-            raise ValueError("time_scale is not a mapping of positive numbers")
+        for field in ("time_scale", "node_overhead_s"):
+            table = getattr(cal, field)
+            if not isinstance(table, dict) or not all(
+                isinstance(v, (int, float)) and 0 <= v < 1e6 for v in table.values()
+            ):
+                raise ValueError(f"{field} is not a mapping of non-negative numbers")
         return cal, []
     except (OSError, ValueError, TypeError, json.JSONDecodeError) as exc:
         return None, [f"ignoring calibration file {path}: {exc}"]

@@ -450,6 +450,11 @@ def load_run(path) -> dict:
         raise InputError(f"{p}: not a saved bench run ({exc})") from None
     if not isinstance(doc, dict) or not ("results" in doc or "calibration" in doc):
         raise InputError(f"{p}: not a saved bench run (expected 'results' or 'calibration')")
+    if not isinstance(doc.get("device"), dict) or not isinstance(doc.get("backend_version"), str):
+        raise InputError(f"{p}: not a saved bench run (no 'device' or 'backend_version')")
+    rows = doc.get("results", doc.get("held_out"))
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise InputError(f"{p}: not a saved bench run ('results' is not a list of rows)")
     return doc
 
 

@@ -1,0 +1,310 @@
+"""The bench harness and the calibration, driven by a fake pure-Python backend with a fake
+clock: deterministic timings, simulated out-of-memory, simulated Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from modelpick import calibration as cal_mod
+from modelpick.backends.base import Built, DeviceOutOfMemory
+from modelpick.bench import Settings, bench_graph, bench_many, largest_batch, measure
+from modelpick.calibration import (
+    Calibration,
+    Sample,
+    apply_calibration,
+    fingerprint,
+    fit_calibration,
+    load_calibration,
+    reference_suite,
+    save_calibration,
+)
+from modelpick.graph import Conv, Dense, Graph, cost, seq
+from modelpick.hardware import DeviceProfile
+from modelpick.predict import forward_time_s, roofline_s, timing_key
+
+DEVICE = DeviceProfile(
+    key="fake",
+    name="Fake Device",
+    kind="cpu",
+    memory_bytes=2**34,
+    bandwidth_bytes_per_s=1e10,
+    peak_flops={"fp32": 1e11},
+    launch_overhead_s=1e-5,
+    source="test",
+    detected=True,
+)
+FAST = Settings(warmup=2, min_runs=5, min_time_s=0.0, train_steps=3)
+
+
+class Clock:
+    def __init__(self):
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class FakeBackend:
+    """Takes `seconds_per_sample × batch + 1 ms` of fake time per forward pass; a training step
+    takes three times that; runs out of memory above `max_batch`."""
+
+    name = "torch"
+    DEVICES = ("cpu",)
+    PRECISIONS = {"cpu": ("fp32",)}
+
+    def __init__(
+        self, clock, seconds_per_sample=1e-3, max_batch=10**9, interrupt_on=None, fail_on=None
+    ):
+        self.clock, self.spp, self.max_batch = clock, seconds_per_sample, max_batch
+        self.interrupt_on, self.fail_on = interrupt_on, fail_on
+        self.forward_calls = 0
+
+    def version(self):
+        return "fake 1.0"
+
+    def build(self, graph, device="cpu", precision="fp32"):
+        if graph.name == self.interrupt_on:
+            raise KeyboardInterrupt
+        if graph.name == self.fail_on:
+            raise RuntimeError("the framework said no")
+        return Built(graph, object(), self.name, device, precision)
+
+    def make_inputs(self, built, batch, seed=0):
+        return batch
+
+    def make_targets(self, built, batch, seed=0):
+        return batch
+
+    def forward(self, built, batch):
+        self.forward_calls += 1
+        self.clock.now += self.spp * batch + 1e-3
+
+    def make_optimizer(self, built):
+        return None
+
+    def train_step(self, built, opt, batch, targets):
+        if batch > self.max_batch:
+            raise DeviceOutOfMemory(f"batch {batch}")
+        self.clock.now += 3 * (self.spp * batch + 1e-3)
+
+    def synchronize(self, built):
+        pass
+
+    def reset_peak_memory(self, built):
+        pass
+
+    def peak_memory_bytes(self, built):
+        return 123_456
+
+
+GRAPH = Graph("tiny", (16,), seq(Dense(32), Dense(4)))
+
+
+def test_measure_runs_to_both_minimums_and_reports_percentiles():
+    clock = Clock()
+    steps = iter([1.0, 2.0, 3.0, 4.0] * 100)
+
+    def fn():
+        clock.now += next(steps) * 1e-3
+
+    stats = measure(fn, lambda: None, Settings(warmup=2, min_runs=8, min_time_s=0.02), clock)
+    # Warm-up consumed 1 and 2 ms; timed runs cycle 3,4,1,2 ms ...: 20 ms needs 8 runs here.
+    assert stats.runs == 8
+    assert stats.p50_s == pytest.approx(2.5e-3)
+    assert stats.p90_s == pytest.approx(4e-3) and stats.p99_s == pytest.approx(4e-3)
+    assert stats.mean_s == pytest.approx(2.5e-3)
+
+
+def test_measure_keeps_going_until_min_time():
+    clock = Clock()
+    stats = measure(
+        lambda: setattr(clock, "now", clock.now + 1e-3),
+        lambda: None,
+        Settings(warmup=0, min_runs=3, min_time_s=0.05),
+        clock,
+    )
+    assert stats.runs == 50
+
+
+def test_bench_graph_measures_beside_predictions():
+    clock = Clock()
+    fake = FakeBackend(clock)
+    r = bench_graph(fake, GRAPH, DEVICE, "fp32", 32, FAST, clock=clock)
+    assert r.status == "ok"
+    assert r.latency_ms_p50 == pytest.approx(2.0)  # 1 ms + 1 sample × 1 ms
+    assert r.throughput_samples_per_s == pytest.approx(32 / 33e-3)
+    assert r.train_step_ms == pytest.approx(99.0)
+    assert r.peak_memory_bytes == 123_456
+    gc = cost(GRAPH, "torch")
+    assert r.achieved_flops_per_s == pytest.approx(gc.flops * 32 / 33e-3)
+    assert r.predicted_latency_ms > 0
+    assert r.latency_error_pct == pytest.approx(100 * (r.predicted_latency_ms - 2.0) / 2.0)
+
+
+def test_out_of_memory_finds_the_largest_batch_and_goes_on():
+    clock = Clock()
+    fake = FakeBackend(clock, max_batch=37)
+    results, interrupted = bench_many(
+        fake, [GRAPH, GRAPH._replace(name="second")], DEVICE, "fp32", 256, FAST, clock=clock
+    )
+    assert not interrupted and len(results) == 2
+    assert all(r.status == "does_not_fit" for r in results)
+    assert results[0].largest_batch_that_fits == 37
+    assert "does not fit at batch 256; largest batch that fits: 37" in results[0].note
+    assert largest_batch(fake, Built(GRAPH, None, "torch", "cpu", "fp32"), 2) == 1
+
+
+def test_a_failure_never_loses_the_other_results():
+    clock = Clock()
+    fake = FakeBackend(clock, fail_on="bad")
+    graphs = [GRAPH._replace(name="a"), GRAPH._replace(name="bad"), GRAPH._replace(name="c")]
+    results, interrupted = bench_many(fake, graphs, DEVICE, "fp32", 8, FAST, clock=clock)
+    assert [r.status for r in results] == ["ok", "error", "ok"]
+    assert "the framework said no" in results[1].note
+
+
+def test_ctrl_c_stops_and_keeps_what_was_measured():
+    clock = Clock()
+    fake = FakeBackend(clock, interrupt_on="b")
+    graphs = [GRAPH._replace(name=n) for n in "abc"]
+    results, interrupted = bench_many(fake, graphs, DEVICE, "fp32", 8, FAST, clock=clock)
+    assert interrupted
+    assert [r.status for r in results] == ["ok", "interrupted"]
+
+
+# --- calibration ----------------------------------------------------------------------------
+
+
+def test_fit_recovers_known_factors():
+    # Synthetic timings from known truths: call 40 µs, fixed costs per kind, roofline scales.
+    truth_scale = {"dense": 0.5, "conv": 2.0, "activation": 1.5, "rnn:lstm": 3.0}
+    truth_fixed = {"dense": 8e-6, "conv": 12e-6, "activation": 4e-6, "rnn:lstm": 6e-6}
+    truth = DEVICE._replace(
+        time_scale=truth_scale, node_overhead_s=truth_fixed, call_overhead_s=4e-5
+    )
+    samples = []
+    for graph in reference_suite():
+        gc = cost(graph, "torch")
+        kinds = {timing_key(r) for r in gc.rows}
+        if not kinds <= set(truth_fixed):
+            continue
+        for batch in (1, 16):
+            t, _ = forward_time_s(gc, batch, truth, "fp32")
+            samples.append(Sample(gc, batch, "fp32", t))
+    assert len(samples) >= 10
+    fit = fit_calibration(samples, DEVICE, "torch", "fp")
+    assert fit.call_overhead_s == pytest.approx(4e-5, rel=0.05)
+    for kind, value in truth_scale.items():
+        assert fit.time_scale[kind] == pytest.approx(value, rel=0.05), kind
+    for kind, value in truth_fixed.items():
+        assert fit.node_overhead_s[kind] == pytest.approx(value, rel=0.1), kind
+    # And the fitted device predicts the synthetic timings back.
+    tuned = apply_calibration(DEVICE, fit)
+    for s in samples:
+        assert forward_time_s(s.cost, s.batch, tuned, "fp32")[0] == pytest.approx(
+            s.seconds, rel=0.02
+        )
+
+
+def _cal(fp="cpu-fake", backend="torch"):
+    return Calibration(
+        fp,
+        backend,
+        "fake",
+        "2026-11-23",
+        {"dense": 0.5},
+        1e-5,
+        2e-5,
+        12,
+        node_overhead_s={"dense": 1e-5},
+        median_error_pct=10.0,
+        p90_error_pct=20.0,
+        held_out=3,
+    )
+
+
+def test_calibration_round_trip_is_atomic(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELPICK_CACHE_DIR", str(tmp_path))
+    path = save_calibration(_cal())
+    assert path.parent == tmp_path and not list(tmp_path.glob(".calibration-*"))
+    loaded, warnings = load_calibration("cpu-fake", "torch")
+    assert loaded == _cal() and warnings == []
+    assert load_calibration("cpu-fake", "tensorflow") == (None, [])
+
+
+@pytest.mark.parametrize(
+    "content,why",
+    [
+        ("{not json", "Expecting property name"),
+        ('{"format": 99}', "format 99"),
+        ("[]", "ignoring"),
+        ("", "ignoring"),
+    ],
+)
+def test_corrupt_calibration_is_ignored_with_a_warning(tmp_path, monkeypatch, content, why):
+    monkeypatch.setenv("MODELPICK_CACHE_DIR", str(tmp_path))
+    (tmp_path / "calibration-cpu-fake-torch.json").write_text(content)
+    cal, warnings = load_calibration("cpu-fake", "torch")
+    assert cal is None and len(warnings) == 1 and why in warnings[0]
+
+
+def test_foreign_calibration_is_ignored(tmp_path, monkeypatch):
+    monkeypatch.setenv("MODELPICK_CACHE_DIR", str(tmp_path))
+    other = _cal(fp="cuda-some-other-gpu")
+    doc = {"format": cal_mod.FORMAT_VERSION, **other._asdict()}
+    (tmp_path / "calibration-cpu-fake-torch.json").write_text(json.dumps(doc))
+    cal, warnings = load_calibration("cpu-fake", "torch")
+    assert cal is None and "belongs to cuda-some-other-gpu" in warnings[0]
+
+
+def test_recommend_uses_a_stored_calibration_and_says_so(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from modelpick.cli import app
+    from modelpick.hardware import resolve_device
+
+    monkeypatch.setenv("MODELPICK_CACHE_DIR", str(tmp_path))
+    example = str(Path(__file__).parents[1] / "examples" / "mnist-laptop-cpu.yaml")
+    runner = CliRunner()
+    before = json.loads(runner.invoke(app, ["recommend", example, "--json"]).stdout)
+    assert not before["device"]["calibrated"]
+    cpu, _ = resolve_device("cpu", None)
+    save_calibration(_cal(fp=fingerprint(cpu))._replace(time_scale={"conv": 50.0}))
+    after = json.loads(runner.invoke(app, ["recommend", example, "--json"]).stdout)
+    assert after["device"]["calibrated"]
+    assert any(n.startswith("calibrated with torch") for n in after["notes"])
+    lat = {c["name"]: c["prediction"]["latency_ms"] for c in before["candidates"]}
+    lat2 = {c["name"]: c["prediction"]["latency_ms"] for c in after["candidates"]}
+    common = set(lat) & set(lat2)
+    assert common and all(lat2[n] != lat[n] for n in common)
+    # A corrupt file: a warning on stderr, the uncalibrated answer, exit 0.
+    next(tmp_path.glob("calibration-*.json")).write_text("garbage")
+    result = runner.invoke(app, ["recommend", example, "--json"])
+    assert result.exit_code == 0 and "warning: ignoring calibration file" in result.stderr
+    assert not json.loads(result.stdout)["device"]["calibrated"]
+
+
+def test_reference_suite_covers_the_main_kinds():
+    kinds = {r.kind for g in reference_suite() for r in cost(g).rows}
+    assert {
+        "dense",
+        "conv",
+        "attention",
+        "rnn",
+        "layer_norm",
+        "batch_norm",
+        "pool",
+        "embedding",
+        "residual",
+    } <= kinds
+
+
+def test_roofline_terms_are_positive_for_work():
+    g = Graph("c", (3, 32, 32), seq(Conv(2, 8, 3, padding=1)), layout="image")
+    row = cost(g).rows[0]
+    assert roofline_s(row, 1, DEVICE, "fp32")[0] > 0
+    assert os.environ["MODELPICK_CACHE_DIR"]  # the session never touches the user's cache
