@@ -396,7 +396,9 @@ def resolve_device(
 
     if device == "cpu":
         machine = machine or detect_machine(gpus=False, backends=False)
-        notes = [f"device cpu: {machine.cpu_model}, figures estimated until calibrated"]
+        notes = [
+            f"device cpu: {machine.cpu_model} (this machine; peak FLOP/s and bandwidth estimated)"
+        ]
         if named is not None:
             notes.append(f"budget.gpu = {named.key} ignored because device is cpu")
         return cpu_profile(machine), notes

@@ -1,0 +1,73 @@
+"""Does `modelpick bench` time what torch.utils.benchmark times?
+
+    python benchmarks/bench_fidelity.py [--arch NAME ...] [--rounds 5]
+
+For each model, bench's batch-1 latency (modelpick.bench.measure around the torch backend's
+forward, synchronised) is compared with torch.utils.benchmark.Timer.blocked_autorange on the
+same built model and the same input, in interleaved rounds (medians of rounds). They must
+agree within 5 %.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+
+import torch
+from torch.utils import benchmark
+
+from modelpick.backends import get_backend
+from modelpick.bench import Settings, measure
+from modelpick.catalog import build_for, load_catalog
+from modelpick.families import IOSpec
+
+TASKS = {
+    "seed-keras-cnn": IOSpec("vision", "classification", "image", (1, 28, 28), 10),
+    "cnn-w32-d3": IOSpec("vision", "classification", "image", (3, 32, 32), 10),
+    "mlp-w256-d2": IOSpec("tabular", "classification", "vector", (64,), 2),
+    "lstm-h128-l1": IOSpec("text", "classification", "tokens", (64,), 2, vocab_size=5000),
+    "transformer-d128-l2": IOSpec("text", "classification", "tokens", (64,), 4, vocab_size=5000),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--arch", nargs="*", default=list(TASKS))
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    torch_backend = get_backend("torch")
+    catalog = load_catalog()
+    settings = Settings(warmup=10, min_runs=20, min_time_s=0.5)
+    print(f"{'model':<22} {'bench p50 ms':>13} {'Timer ms':>10} {'diff':>7}")
+    worst = 0.0
+    for name in args.arch:
+        graph = build_for(catalog.get(name), TASKS[name]).graph
+        built = torch_backend.build(graph)
+        x = torch_backend.make_inputs(built, 1)
+        ours, theirs = [], []
+        for _ in range(args.rounds):
+            st = measure(
+                lambda b=built, x=x: torch_backend.forward(b, x),
+                lambda b=built: torch_backend.synchronize(b),
+                settings,
+            )
+            ours.append(st.p50_s)
+            # Timer runs single-threaded unless told otherwise; bench uses torch's setting.
+            timer = benchmark.Timer(
+                num_threads=torch.get_num_threads(),
+                stmt="f(b, x)",
+                globals={"f": torch_backend.forward, "b": built, "x": x},
+            )
+            theirs.append(timer.blocked_autorange(min_run_time=0.5).median)
+        a, b = statistics.median(ours), statistics.median(theirs)
+        diff = 100 * (a - b) / b
+        worst = max(worst, abs(diff))
+        print(f"{name:<22} {a * 1e3:>13.4f} {b * 1e3:>10.4f} {diff:>+6.1f}%")
+    verdict = "met" if worst <= 5 else "NOT met"
+    print(f"\nworst |difference|: {worst:.1f}% (goal: within 5%: {verdict})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
