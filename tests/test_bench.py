@@ -243,10 +243,14 @@ def test_calibration_round_trip_is_atomic(tmp_path, monkeypatch):
         ('{"format": 99}', "format 99"),
         ("[]", "ignoring"),
         ("", "ignoring"),
+        ("SCALAR", "not a time in seconds"),
     ],
 )
 def test_corrupt_calibration_is_ignored_with_a_warning(tmp_path, monkeypatch, content, why):
     monkeypatch.setenv("MODELPICK_CACHE_DIR", str(tmp_path))
+    if content == "SCALAR":  # a well-formed file with one nonsense number in it
+        doc = {"format": cal_mod.FORMAT_VERSION, **_cal()._asdict(), "launch_overhead_s": "oops"}
+        content = json.dumps(doc)
     (tmp_path / "calibration-cpu-fake-torch.json").write_text(content)
     cal, warnings = load_calibration("cpu-fake", "torch")
     assert cal is None and len(warnings) == 1 and why in warnings[0]

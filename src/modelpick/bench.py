@@ -148,6 +148,16 @@ def largest_batch(backend, built, failed: int) -> int:
     return lo
 
 
+def _release(backend, built) -> None:
+    """Let the framework give back what a failed attempt held (caches, the allocator's pool)."""
+    import gc
+
+    gc.collect()
+    release = getattr(backend, "release_memory", None)
+    if release is not None:
+        release(built)
+
+
 def bench_graph(
     backend,
     graph: Graph,
@@ -160,30 +170,36 @@ def bench_graph(
 ) -> Result:
     """Build and measure one graph: batch-1 latency, throughput and a training step at
     `batch`, peak memory. `memory_probe` (CPU) returns the process's resident bytes."""
-    gc = cost(graph, backend.name)
-    pred = predict(gc, device, precision, batch, 1, 1.0)
+    gc_ = cost(graph, backend.name)
     base = dict(
         arch=graph.name,
         backend=backend.name,
         device=device.kind,
         precision=precision,
         batch_size=batch,
-        predicted_latency_ms=pred.latency_ms,
-        predicted_train_step_ms=pred.train_step_ms,
-        predicted_memory_bytes=pred.train_memory_bytes,
     )
+    pred = None
+    if device.supports(precision):  # no peak figure for it (bf16 on most CPUs): no prediction
+        pred = predict(gc_, device, precision, batch, 1, 1.0)
+        base.update(
+            predicted_latency_ms=pred.latency_ms,
+            predicted_train_step_ms=pred.train_step_ms,
+            predicted_memory_bytes=pred.train_memory_bytes,
+        )
     rss_before = memory_probe() if memory_probe else None
-    built = backend.build(graph, device.kind, precision)
-    sync = lambda: backend.synchronize(built)  # noqa: E731
-    x1 = backend.make_inputs(built, 1)
-    latency = measure(lambda: backend.forward(built, x1), sync, settings, clock)
+    built = None
+    out_of_memory = False
+    peak_rss = [0]
     try:
+        built = backend.build(graph, device.kind, precision)
+        sync = lambda: backend.synchronize(built)  # noqa: E731
+        x1 = backend.make_inputs(built, 1)
+        latency = measure(lambda: backend.forward(built, x1), sync, settings, clock)
         xb = backend.make_inputs(built, batch)
         yb = backend.make_targets(built, batch)
         throughput = measure(lambda: backend.forward(built, xb), sync, settings, clock)
         backend.reset_peak_memory(built)
         opt = backend.make_optimizer(built)
-        peak_rss = [0]
 
         def step():
             backend.train_step(built, opt, xb, yb)
@@ -193,20 +209,27 @@ def bench_graph(
         train = measure(
             step, sync, settings._replace(warmup=1, min_runs=settings.train_steps), clock
         )
+        peak = backend.peak_memory_bytes(built)
     except DeviceOutOfMemory:
+        out_of_memory = True  # handled below, outside this block: its traceback holds tensors
+    if out_of_memory:
+        xb = yb = opt = None  # noqa: F841 - drop what the failed attempt held
+        if built is None:
+            return Result(
+                **base, status="does_not_fit", note="does not fit in memory even to build"
+            )
+        _release(backend, built)
         fit = largest_batch(backend, built, batch)
         return Result(
             **base,
             status="does_not_fit",
             largest_batch_that_fits=fit,
-            latency_ms_p50=latency.p50_s * 1e3,
             note=f"does not fit at batch {batch}; largest batch that fits: {fit}",
         )
-    peak = backend.peak_memory_bytes(built)
     source = "allocator peak"
     if peak is None and memory_probe and rss_before is not None:
         peak, source = max(0, peak_rss[0] - rss_before), "process RSS growth"
-    flops_per_s = gc.flops * batch / throughput.p50_s
+    flops_per_s = gc_.flops * batch / throughput.p50_s
     peak_flops = device.peak_flops.get(precision)
     return Result(
         **base,
@@ -222,9 +245,9 @@ def bench_graph(
         peak_memory_source=source if peak is not None else "",
         achieved_flops_per_s=flops_per_s,
         peak_flops_fraction=flops_per_s / peak_flops if peak_flops else None,
-        latency_error_pct=_error_pct(pred.latency_ms, latency.p50_s * 1e3),
-        train_step_error_pct=_error_pct(pred.train_step_ms, train.p50_s * 1e3),
-        memory_error_pct=_error_pct(pred.train_memory_bytes, peak),
+        latency_error_pct=_error_pct(pred and pred.latency_ms, latency.p50_s * 1e3),
+        train_step_error_pct=_error_pct(pred and pred.train_step_ms, train.p50_s * 1e3),
+        memory_error_pct=_error_pct(pred and pred.train_memory_bytes, peak),
     )
 
 

@@ -82,11 +82,18 @@ def save_calibration(cal: Calibration) -> Path:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(doc, f, indent=2)
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a cache file is ordinary
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def load_calibration(fp: str, backend: str) -> tuple[Calibration | None, list[str]]:
@@ -104,6 +111,14 @@ def load_calibration(fp: str, backend: str) -> tuple[Calibration | None, list[st
         cal = Calibration(**doc)
         if cal.fingerprint != fp or cal.backend != backend:
             raise ValueError(f"it belongs to {cal.fingerprint} / {cal.backend}")
+        for field in ("launch_overhead_s", "call_overhead_s", "train_overhead_s"):
+            value = getattr(cal, field)
+            if not isinstance(value, (int, float)) or not 0 <= value < 10:
+                raise ValueError(f"{field} is not a time in seconds: {value!r}")
+        for field in ("median_error_pct", "p90_error_pct"):
+            value = getattr(cal, field)
+            if value is not None and (not isinstance(value, (int, float)) or not 0 <= value < 1e9):
+                raise ValueError(f"{field} is not a percentage: {value!r}")
         for field in ("time_scale", "node_overhead_s"):
             table = getattr(cal, field)
             if not isinstance(table, dict) or not all(

@@ -213,9 +213,10 @@ def build(
         )
 
 
-def _local_device(kind: str, backend):
+def _local_device(kind: str, backend, precision: str | None = None, calibrated: bool = True):
     """This machine's device of `kind` (cpu | cuda | auto), calibrated when a calibration for it
-    and this backend is stored; UnavailableError (exit 3) when the backend cannot use it."""
+    and this backend is stored; UnavailableError (exit 3) when the backend cannot use it or
+    the precision."""
     from .errors import UnavailableError
     from .hardware import resolve_device
 
@@ -225,8 +226,39 @@ def _local_device(kind: str, backend):
         kind = "cuda" if "cuda" in backend.DEVICES else "cpu"
     if kind not in backend.DEVICES:
         raise UnavailableError(f"--device {kind}: CUDA is not available to {backend.name} here")
+    if precision is not None and precision not in backend.PRECISIONS.get(kind, ()):
+        offered = ", ".join(backend.PRECISIONS.get(kind, ()))
+        raise UnavailableError(
+            f"--precision {precision}: {backend.name} does not run it on {kind} here; use {offered}"
+        )
     device, notes = resolve_device(kind, None)
-    return _with_calibration(device, backend.name, notes)
+    if kind == "cuda" and not device.detected:
+        notes = [*notes, f"nvidia-smi did not identify this GPU: predictions are for {device.name}"]
+    return _with_calibration(device, backend.name, notes) if calibrated else (device, notes)
+
+
+def _check_output(output: Path | None) -> None:
+    """Refuse an --output that cannot be written before minutes of measuring, not after."""
+    if output is None:
+        return
+    parent = output.parent if str(output.parent) else Path(".")
+    if output.is_dir():
+        raise InputError(f"--output {output}: is a directory; expected a file name")
+    if not parent.is_dir():
+        raise InputError(f"--output {output}: directory {parent} does not exist")
+    if not os.access(parent, os.W_OK):
+        raise InputError(f"--output {output}: directory {parent} is not writable")
+
+
+def _save(output: Path | None, doc: dict) -> None:
+    from . import render
+
+    if output is None:
+        return
+    try:
+        render.save_json(output, doc)
+    except OSError as exc:
+        raise ModelpickError(f"could not save the run to {output}: {exc.strerror or exc}") from exc
 
 
 def _with_calibration(device, backend_name: str, notes: list[str]):
@@ -274,10 +306,20 @@ def bench(
     if precision is not None and precision not in ("fp32", "bf16", "fp16"):
         raise InputError(f"--precision: expected fp32, bf16 or fp16; received {precision!r}")
     settings = Settings(min_runs=5, min_time_s=0.1, train_steps=3) if quick else DEFAULT_SETTINGS
+    _check_output(output)
     if profile is None:
+        if precision not in (None, "fp32"):
+            raise InputError("--precision: calibration runs at fp32 (its factors apply to all)")
         be = get_backend(backend or "torch")
-        dev, _ = _local_device(device, be)
-        _calibrate(be, dev, precision or "fp32", settings, json_out, output)
+        dev, _ = _local_device(device, be, "fp32", calibrated=False)
+        if not dev.detected:
+            from .errors import UnavailableError
+
+            raise UnavailableError(
+                "cannot tell which GPU this is (nvidia-smi did not answer), so a calibration "
+                "could not be stored under its name"
+            )
+        _calibrate(be, dev, "fp32", settings, json_out, output)
         return
     from .catalog import build_named, expand_candidates, load_catalog
     from .profile import load_profile
@@ -285,7 +327,7 @@ def bench(
 
     prof = load_profile(profile)
     be = get_backend(backend or prof.preferences.backend)
-    dev, notes = _local_device(device, be)
+    dev, notes = _local_device(device, be, precision)
     cat = load_catalog(catalog)
     batch = batch_size or prof.budget.batch_size
     if arch:
@@ -304,12 +346,11 @@ def bench(
             raise NoAnswerError("no candidate fits the profile's budget; nothing to bench")
     results, interrupted = _run_bench(be, dev, plans, batch, settings, json_out)
     doc = render.bench_json(dev, be, results, interrupted, notes)
-    if output is not None:
-        render.save_json(output, doc)
     if json_out:
         render.print_json(doc)
     else:
         render.render_bench(doc)
+    _save(output, doc)
     if interrupted:
         raise typer.Exit(130)
     if any(r.status == "error" for r in results):
@@ -365,10 +406,12 @@ def _calibrate(be, dev, precision, settings, json_out, output):
     finally:
         if status:
             status.stop()
-    path = save_calibration(cal)
+    try:
+        path = save_calibration(cal)
+    except OSError as exc:
+        raise ModelpickError(f"could not store the calibration: {exc}") from exc
     doc = render.calibration_json(dev, be, cal, rows, path)
-    if output is not None:
-        render.save_json(output, doc)
+    _save(output, doc)
     if json_out:
         render.print_json(doc)
     else:

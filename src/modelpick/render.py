@@ -426,6 +426,9 @@ def save_json(path, doc: dict) -> None:
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(doc, f, indent=2)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # mkstemp makes 0600; a saved run is an ordinary file
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -455,6 +458,27 @@ def load_run(path) -> dict:
     rows = doc.get("results", doc.get("held_out"))
     if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
         raise InputError(f"{p}: not a saved bench run ('results' is not a list of rows)")
+    if "results" in doc:
+        from .bench import Result
+
+        needed = {f for f in Result._fields if f not in ("note",)}
+    else:
+        needed = {"arch", "predicted_latency_ms", "measured_latency_ms", "error_pct"}
+        cal = doc.get("calibration")
+        if not isinstance(cal, dict) or not {
+            "samples",
+            "median_error_pct",
+            "p90_error_pct",
+            "held_out",
+            "time_scale",
+        } <= set(cal):
+            raise InputError(f"{p}: not a saved calibration run (incomplete 'calibration')")
+    for i, row in enumerate(rows):
+        missing = sorted(needed - set(row))
+        if missing:
+            raise InputError(f"{p}: row {i} lacks {', '.join(missing)}")
+    if not isinstance(doc["device"].get("name"), str):
+        raise InputError(f"{p}: 'device' has no name")
     return doc
 
 
@@ -543,9 +567,14 @@ def render_bench(doc: dict, console=None) -> None:
             table.add_row(*(columns[name](r) for name in names))
         if ok:
             console.print(table)
+    from rich.markup import escape
+
     for r in doc["results"]:
         if r["status"] != "ok":
-            console.print(f"  {r['arch']}: [yellow]{r['status']}[/] {r['note']}")
+            console.print(
+                f"  {escape(str(r['arch']))}: [yellow]{r['status']}[/] "
+                f"{escape(str(r.get('note', '')))}"
+            )
     mem_sources = {r["peak_memory_source"] for r in doc["results"] if r.get("peak_memory_source")}
     if "process RSS growth" in mem_sources:
         console.print(
@@ -554,7 +583,7 @@ def render_bench(doc: dict, console=None) -> None:
             "allocator's exact peak)[/]"
         )
     for note in doc.get("notes", []):
-        console.print(f"[dim]note: {note}[/]")
+        console.print(f"[dim]note: {escape(str(note))}[/]")
     if doc.get("interrupted"):
         console.print("[yellow]interrupted: the rows above are what was measured[/]")
 
@@ -614,8 +643,9 @@ def run_markdown(doc: dict) -> str:
         if r["status"] == "ok":
             lines.append("| " + " | ".join(fn(r) for _, fn in BENCH_COLUMNS) + " |")
         else:
+            note = " ".join(str(r.get("note", "")).split()).replace("|", "\\|")
             lines.append(
                 f"| {r['arch']} | {r['precision']} | {r['batch_size']} | "
-                f"{r['status']}: {r['note']} |" + " |" * (len(head) - 4)
+                f"{r['status']}: {note} |" + " |" * (len(head) - 4)
             )
     return "\n".join(lines) + "\n"

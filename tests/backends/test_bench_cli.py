@@ -140,3 +140,82 @@ def test_calibration_run_is_saved_and_used(tmp_path, monkeypatch):
     rec = runner.invoke(app, ["recommend", str(ROOT / "examples/mnist-laptop-cpu.yaml"), "--json"])
     assert json.loads(rec.stdout)["device"]["calibrated"]
     assert "calibration error: median" in runner.invoke(app, ["report", str(out)]).stdout
+
+
+def test_unwritable_output_is_refused_before_measuring(tmp_path):
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            str(ROOT / "examples/xor-tabular.yaml"),
+            "--arch",
+            "seed-mlp",
+            "--output",
+            str(tmp_path / "no" / "such" / "dir.json"),
+        ],
+    )
+    assert result.exit_code == 2 and "does not exist" in result.stderr
+    result = runner.invoke(app, ["bench", "--output", str(tmp_path)])
+    assert result.exit_code == 2 and "is a directory" in result.stderr
+
+
+def test_precision_checks():
+    pytest.importorskip("torch")
+    result = runner.invoke(app, ["bench", "--precision", "bf16"])
+    assert result.exit_code == 2 and "calibration runs at fp32" in result.stderr
+    result = runner.invoke(
+        app,
+        [
+            "bench",
+            str(ROOT / "examples/xor-tabular.yaml"),
+            "--arch",
+            "seed-mlp",
+            "--device",
+            "cpu",
+            "--precision",
+            "fp16",
+        ],
+    )
+    assert result.exit_code == 3 and "does not run it on cpu" in result.stderr
+
+
+def test_report_survives_markup_and_pipes_in_notes(tmp_path):
+    row = {
+        k: None
+        for k in (
+            "latency_ms_p50",
+            "latency_ms_p90",
+            "latency_ms_p99",
+            "latency_spread_pct",
+            "throughput_samples_per_s",
+            "train_step_ms",
+            "train_samples_per_s",
+            "peak_memory_bytes",
+            "achieved_flops_per_s",
+            "peak_flops_fraction",
+            "predicted_latency_ms",
+            "predicted_train_step_ms",
+            "predicted_memory_bytes",
+            "latency_error_pct",
+            "train_step_error_pct",
+            "memory_error_pct",
+            "largest_batch_that_fits",
+        )
+    }
+    row.update(
+        arch="m",
+        backend="torch",
+        device="cpu",
+        precision="fp32",
+        batch_size=2,
+        status="error",
+        peak_memory_source="",
+        note="shape [batch, seq] | bad [/x]\nline",
+    )
+    doc = {"device": {"name": "cpu", "kind": "cpu"}, "backend_version": "torch x", "results": [row]}
+    path = tmp_path / "run.json"
+    path.write_text(json.dumps(doc))
+    table = runner.invoke(app, ["report", str(path)])
+    assert table.exit_code == 0 and "[batch, seq]" in table.stdout
+    md = runner.invoke(app, ["report", str(path), "--format", "markdown"])
+    assert md.exit_code == 0 and "\\|" in md.stdout and md.stdout.count("\n") == 5

@@ -65,12 +65,21 @@ class TensorFlowBackend:
         weights.set_weights(built.model, new)
 
     def make_inputs(self, built: Built, batch: int, seed: int = 0):
-        with runtime.placement(built.device):
-            return tf.constant(runtime.make_inputs(built.graph, batch, seed))
+        try:
+            with runtime.placement(built.device):
+                return tf.constant(runtime.make_inputs(built.graph, batch, seed))
+        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+            raise DeviceOutOfMemory(str(exc)) from None
 
     def make_targets(self, built: Built, batch: int, seed: int = 0):
-        with runtime.placement(built.device):
-            return tf.constant(runtime.make_targets(built.graph, batch, seed))
+        try:
+            with runtime.placement(built.device):
+                return tf.constant(runtime.make_targets(built.graph, batch, seed))
+        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+            raise DeviceOutOfMemory(str(exc)) from None
+
+    def release_memory(self, built: Built) -> None:
+        built.model.compiled.pop("train", None)
 
     def _compiled(self, built: Built, key: str, factory):
         fns = built.model.compiled
@@ -87,7 +96,7 @@ class TensorFlowBackend:
             with runtime.placement(built.device):
                 return fn(inputs)
         except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
-            raise DeviceOutOfMemory(str(exc)) from exc
+            raise DeviceOutOfMemory(str(exc)) from None
 
     def to_numpy(self, outputs):
         return np.asarray(outputs, dtype="float32")
@@ -111,12 +120,17 @@ class TensorFlowBackend:
             optimizer.apply_gradients(zip(grads, model.trainable_variables))
             return loss
 
-        fn = self._compiled(built, ("train", id(optimizer)), lambda: tf.function(step))
+        # One traced step per optimizer; a new optimizer (bench's batch search makes one per
+        # probe) replaces the old trace, so that its slot variables can be freed.
+        cached = built.model.compiled.get("train")
+        if cached is None or cached[0] is not optimizer:
+            built.model.compiled["train"] = (optimizer, tf.function(step))
+        fn = built.model.compiled["train"][1]
         try:
             with runtime.placement(built.device):
                 return fn(inputs, targets)
         except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
-            raise DeviceOutOfMemory(str(exc)) from exc
+            raise DeviceOutOfMemory(str(exc)) from None
 
     def synchronize(self, built: Built) -> None:
         runtime.synchronize(built.device)

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import torch
 
 from ...graph import Graph, cost
 from ..base import Built, DeviceOutOfMemory, LayerRow, Weights
 from . import runtime, weights
 from .model import build_module
+
+
+@contextlib.contextmanager
+def _oom():
+    """Translate the framework's out-of-memory into DeviceOutOfMemory (bench searches on it)."""
+    try:
+        yield
+    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+        raise DeviceOutOfMemory(str(exc)) from None
 
 
 class TorchBackend:
@@ -27,7 +38,8 @@ class TorchBackend:
 
     def build(self, graph: Graph, device: str = "cpu", precision: str = "fp32") -> Built:
         runtime.check(device, precision)
-        model = build_module(graph).to(device)
+        with _oom():
+            model = build_module(graph).to(device)
         if device == "cuda" and graph.layout == "image":
             model = model.to(memory_format=torch.channels_last)  # faster convolutions on GPU
         model.eval()
@@ -66,18 +78,25 @@ class TorchBackend:
         weights.set_weights(built.model.leaves, new)
 
     def make_inputs(self, built: Built, batch: int, seed: int = 0):
-        return runtime.make_inputs(built.graph, batch, built.device, seed)
+        with _oom():
+            return runtime.make_inputs(built.graph, batch, built.device, seed)
 
     def make_targets(self, built: Built, batch: int, seed: int = 0):
-        return runtime.make_targets(built.graph, batch, built.device, seed)
+        with _oom():
+            return runtime.make_targets(built.graph, batch, built.device, seed)
+
+    def release_memory(self, built: Built) -> None:
+        built.model.zero_grad(set_to_none=True)
+        if built.device == "cuda":
+            torch.cuda.empty_cache()
 
     def forward(self, built: Built, inputs):
         built.model.eval()
         try:
             with torch.inference_mode(), runtime.autocast(built.device, built.precision):
                 return built.model(inputs)
-        except (torch.OutOfMemoryError, MemoryError) as exc:
-            raise DeviceOutOfMemory(str(exc)) from exc
+        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+            raise DeviceOutOfMemory(str(exc)) from None
 
     def to_numpy(self, outputs):
         return outputs.detach().float().cpu().numpy()
@@ -90,11 +109,8 @@ class TorchBackend:
     def train_step(self, built: Built, optimizer, inputs, targets):
         try:
             return self._train_step(built, optimizer, inputs, targets)
-        except (torch.OutOfMemoryError, MemoryError) as exc:
-            built.model.zero_grad(set_to_none=True)
-            if built.device == "cuda":
-                torch.cuda.empty_cache()
-            raise DeviceOutOfMemory(str(exc)) from exc
+        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+            raise DeviceOutOfMemory(str(exc)) from None  # no traceback: it would hold tensors
 
     def _train_step(self, built: Built, optimizer, inputs, targets):
         opt, scaler = optimizer
