@@ -31,6 +31,12 @@ class Graph(NamedTuple):
     def output_shape(self) -> Shape:
         return self.body.output_shape(self.input_shape)
 
+    @property
+    def final_activation(self) -> str:
+        """The activation the graph ends in ("identity" for logits): what the loss must expect."""
+        last = self.body.nodes[-1] if self.body.nodes else None
+        return getattr(last, "fn", "identity") if last is not None else "identity"
+
 
 class NodeRow(NamedTuple):
     """One node in the walk: where it is, what goes in and out, what it costs."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow start-up chatter (cuInit etc.)
@@ -19,6 +20,15 @@ from ...graph import Graph  # noqa: E402
 from ..base import Built, DeviceOutOfMemory, LayerRow, Weights  # noqa: E402
 from . import runtime, weights  # noqa: E402
 from .model import build_model  # noqa: E402
+
+
+@contextlib.contextmanager
+def _oom():
+    """Translate the framework's out-of-memory into DeviceOutOfMemory (bench searches on it)."""
+    try:
+        yield
+    except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
+        raise DeviceOutOfMemory(str(exc)) from None
 
 
 class TensorFlowBackend:
@@ -65,18 +75,12 @@ class TensorFlowBackend:
         weights.set_weights(built.model, new)
 
     def make_inputs(self, built: Built, batch: int, seed: int = 0):
-        try:
-            with runtime.placement(built.device):
-                return tf.constant(runtime.make_inputs(built.graph, batch, seed))
-        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
-            raise DeviceOutOfMemory(str(exc)) from None
+        with _oom(), runtime.placement(built.device):
+            return tf.constant(runtime.make_inputs(built.graph, batch, seed))
 
     def make_targets(self, built: Built, batch: int, seed: int = 0):
-        try:
-            with runtime.placement(built.device):
-                return tf.constant(runtime.make_targets(built.graph, batch, seed))
-        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
-            raise DeviceOutOfMemory(str(exc)) from None
+        with _oom(), runtime.placement(built.device):
+            return tf.constant(runtime.make_targets(built.graph, batch, seed))
 
     def release_memory(self, built: Built) -> None:
         built.model.compiled.pop("train", None)
@@ -92,11 +96,8 @@ class TensorFlowBackend:
         fn = self._compiled(
             built, "forward", lambda: tf.function(lambda x: model(x, training=False))
         )
-        try:
-            with runtime.placement(built.device):
-                return fn(inputs)
-        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
-            raise DeviceOutOfMemory(str(exc)) from None
+        with _oom(), runtime.placement(built.device):
+            return fn(inputs)
 
     def to_numpy(self, outputs):
         return np.asarray(outputs, dtype="float32")
@@ -126,11 +127,8 @@ class TensorFlowBackend:
         if cached is None or cached[0] is not optimizer:
             built.model.compiled["train"] = (optimizer, tf.function(step))
         fn = built.model.compiled["train"][1]
-        try:
-            with runtime.placement(built.device):
-                return fn(inputs, targets)
-        except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
-            raise DeviceOutOfMemory(str(exc)) from None
+        with _oom(), runtime.placement(built.device):
+            return fn(inputs, targets)
 
     def synchronize(self, built: Built) -> None:
         runtime.synchronize(built.device)

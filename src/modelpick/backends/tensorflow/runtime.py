@@ -66,15 +66,6 @@ def make_inputs(graph: Graph, batch: int, seed: int = 0):
     return rng.standard_normal(shape).astype("float32")
 
 
-def _final_activation(graph: Graph) -> str:
-    last = graph.body.nodes[-1] if graph.body.nodes else None
-    return (
-        getattr(last, "fn", "identity")
-        if last is not None and last.kind == "activation"
-        else "identity"
-    )
-
-
 def make_targets(graph: Graph, batch: int, seed: int = 0):
     rng = np.random.default_rng(seed + 1)
     out_shape = graph.output_shape
@@ -88,7 +79,7 @@ def make_targets(graph: Graph, batch: int, seed: int = 0):
 def loss_fn(graph: Graph):
     if graph.task == "regression":
         return keras.losses.MeanSquaredError()
-    final = _final_activation(graph)
+    final = graph.final_activation
     if graph.output_shape[-1] == 1:
         return keras.losses.BinaryCrossentropy(from_logits=final != "sigmoid")
     return keras.losses.SparseCategoricalCrossentropy(from_logits=final != "softmax")

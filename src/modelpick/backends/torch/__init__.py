@@ -92,11 +92,8 @@ class TorchBackend:
 
     def forward(self, built: Built, inputs):
         built.model.eval()
-        try:
-            with torch.inference_mode(), runtime.autocast(built.device, built.precision):
-                return built.model(inputs)
-        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
-            raise DeviceOutOfMemory(str(exc)) from None
+        with _oom(), torch.inference_mode(), runtime.autocast(built.device, built.precision):
+            return built.model(inputs)
 
     def to_numpy(self, outputs):
         return outputs.detach().float().cpu().numpy()
@@ -107,10 +104,8 @@ class TorchBackend:
         return opt, scaler
 
     def train_step(self, built: Built, optimizer, inputs, targets):
-        try:
+        with _oom():  # raised "from None": a traceback would keep the step's tensors alive
             return self._train_step(built, optimizer, inputs, targets)
-        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
-            raise DeviceOutOfMemory(str(exc)) from None  # no traceback: it would hold tensors
 
     def _train_step(self, built: Built, optimizer, inputs, targets):
         opt, scaler = optimizer

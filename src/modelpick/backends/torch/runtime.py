@@ -59,15 +59,6 @@ def make_inputs(graph: Graph, batch: int, device: str, seed: int = 0):
     return x
 
 
-def _final_activation(graph: Graph) -> str:
-    last = graph.body.nodes[-1] if graph.body.nodes else None
-    return (
-        getattr(last, "fn", "identity")
-        if last is not None and last.kind == "activation"
-        else "identity"
-    )
-
-
 def make_targets(graph: Graph, batch: int, device: str, seed: int = 0):
     gen = torch.Generator().manual_seed(seed + 1)
     out_shape = graph.output_shape
@@ -82,7 +73,7 @@ def loss_fn(graph: Graph, outputs, targets):
     outputs = outputs.float()
     if graph.task == "regression":
         return F.mse_loss(outputs, targets)
-    final = _final_activation(graph)
+    final = graph.final_activation
     if outputs.shape[-1] == 1:
         if final == "sigmoid":
             return F.binary_cross_entropy(outputs.clamp(1e-7, 1 - 1e-7), targets)
