@@ -161,8 +161,7 @@ def build(
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
 ) -> None:
-    """Build one architecture in PyTorch or TensorFlow and show it layer by layer, with the
-    parameters the graph predicts beside those the framework counts."""
+    """Build one architecture in PyTorch or TensorFlow; show graph vs framework parameters."""
     from . import render
     from .backends import get_backend
     from .catalog import build_named, load_catalog
@@ -297,8 +296,7 @@ def bench(
     quick: Annotated[bool, typer.Option("--quick", help="fewer, shorter timing runs")] = False,
     catalog: CatalogOpt = None,
 ) -> None:
-    """Build candidates and measure them on this machine, beside their predictions; without a
-    profile, calibrate this device so that later predictions are sharper."""
+    """Measure candidates on this machine beside their predictions; no profile: calibrate."""
     from . import render
     from .backends import get_backend
     from .bench import DEFAULT_SETTINGS, Settings
@@ -462,8 +460,7 @@ def report(
 def validate(
     profiles: Annotated[list[Path], typer.Argument(help="task profile YAML files")],
 ) -> None:
-    """Check task profiles against the schema and the device table (for CI); exit 2 if any is
-    invalid."""
+    """Check task profiles against the schema and device table (for CI); exit 2 if invalid."""
     from .errors import ProfileError, UnknownNameError
     from .hardware import check_gpu_key
     from .profile import load_profile

@@ -315,25 +315,25 @@ def render_doctor(
 ) -> None:
     console = console or _console()
     console.print(
-        f"[bold]CPU[/]     {machine.cpu_model}: {machine.physical_cores} cores "
+        f"[bold]CPU[/]       {machine.cpu_model}: {machine.physical_cores} cores "
         f"({machine.logical_cores} threads), {machine.cpu_freq_mhz:.0f} MHz"
     )
     console.print(
-        f"          est. peak {human(cpu.peak_flops['fp32'], 'FLOP/s')} fp32; "
+        f"            est. peak {human(cpu.peak_flops['fp32'], 'FLOP/s')} fp32; "
         f"precisions {', '.join(cpu.peak_flops)}"
     )
-    console.print(f"[bold]Memory[/]  {machine.ram_bytes / 2**30:.1f} GiB")
+    console.print(f"[bold]Memory[/]    {machine.ram_bytes / 2**30:.1f} GiB")
     if not gpus:
-        console.print("[bold]GPUs[/]    none found (nvidia-smi absent or reports none)")
+        console.print("[bold]GPUs[/]      none found (nvidia-smi absent or reports none)")
     for (name, prof), info in zip(gpus, machine.gpus):
         match = f" -> table entry {prof.key}" if prof else " (not in the device table)"
         console.print(
-            f"[bold]GPU[/]     {name}, {info.memory_bytes / 2**30:.1f} GiB, "
+            f"[bold]GPU[/]       {name}, {info.memory_bytes / 2**30:.1f} GiB, "
             f"driver {info.driver}{match}"
         )
     for backend, version in machine.backends.items():
         state = version or "not installed (pip install 'modelpick[" + backend + "]')"
-        console.print(f"[bold]{backend:<8}[/] {state}")
+        console.print(f"[bold]{backend:<9}[/] {state}")
     console.print(f"[dim]device table: {', '.join(sorted(devices))}[/]")
 
 
