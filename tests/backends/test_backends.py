@@ -192,3 +192,35 @@ def test_unsupported_precision_exits_3(backend):
         ],
     )
     assert result.exit_code == 3 and "fp16 is not supported on cpu" in result.stderr
+
+
+BF16_CASES = [
+    "cnn-w16-d2",
+    "resnet-w16-1x1x1x1",
+    "cnn1d-w32-d2",
+    "lstm-h64-l1",
+    "gru-h64-l1",
+    "transformer-d128-l2",
+    "mlp-w64-d2",
+]
+
+
+@pytest.mark.parametrize("backend", ["torch", "tensorflow"])
+@pytest.mark.parametrize("name", BF16_CASES)
+def test_reduced_precision_builds_and_agrees_with_fp32(backend, name):
+    """Every family at bf16 (the reduced precision CPUs run): same weights, outputs close to
+    fp32 within bf16's resolution (8 bits of mantissa)."""
+    pytest.importorskip(backend)
+    from test_catalog import _io_for
+
+    be = backends.get_backend(backend)
+    arch = CATALOG.get(name)
+    graph = build_for(arch, _io_for(arch, arch.domains[0])).graph
+    full = be.build(graph, "cpu", "fp32")
+    half = be.build(graph, "cpu", "bf16")
+    be.set_weights(half, be.get_weights(full))
+    x = be.make_inputs(full, 2)
+    y32 = be.to_numpy(be.forward(full, x))
+    y16 = be.to_numpy(be.forward(half, x))
+    assert y16.shape == y32.shape and np.all(np.isfinite(y16))
+    assert np.max(np.abs(y16 - y32)) <= 0.1 * (np.max(np.abs(y32)) + 1e-3)

@@ -128,7 +128,14 @@ class Recurrent(nn.Module):
         self.bidirectional = node.bidirectional
 
     def forward(self, x):
-        out, _ = self.rnn(x)
+        if x.is_cpu:
+            # oneDNN has no reduced-precision LSTM kernel on CPUs without AVX-512 BF16 and
+            # fails at run time; recurrent layers run in fp32 there (mixed precision's usual
+            # fallback for ops without a low-precision kernel).
+            with torch.autocast("cpu", enabled=False):
+                out, _ = self.rnn(x.float())
+        else:
+            out, _ = self.rnn(x)
         if self.return_sequences:
             return out
         if not self.bidirectional:
