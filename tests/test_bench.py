@@ -312,3 +312,22 @@ def test_roofline_terms_are_positive_for_work():
     row = cost(g).rows[0]
     assert roofline_s(row, 1, DEVICE, "fp32")[0] > 0
     assert os.environ["MODELPICK_CACHE_DIR"]  # the session never touches the user's cache
+
+
+def test_graph_executing_backends_share_one_fixed_cost():
+    # TensorFlow: one fixed cost for every kind ("*"), recurrent steps apart.
+    truth = DEVICE._replace(
+        time_scale={"dense": 0.7},
+        node_overhead_s={"*": 5e-6, "rnn:lstm": 2e-5},
+        call_overhead_s=6e-4,
+    )
+    samples = []
+    for graph in reference_suite():
+        gc = cost(graph, "tensorflow")
+        for batch in (1, 16):
+            samples.append(Sample(gc, batch, "fp32", forward_time_s(gc, batch, truth, "fp32")[0]))
+    fit = fit_calibration(samples, DEVICE, "tensorflow", "fp")
+    assert set(fit.node_overhead_s) == {"*", "rnn:lstm", "rnn:gru", "rnn:simple"}
+    assert fit.node_overhead_s["*"] == pytest.approx(5e-6, rel=0.1)
+    assert fit.node_overhead_s["rnn:lstm"] == pytest.approx(2e-5, rel=0.1)
+    assert fit.call_overhead_s == pytest.approx(6e-4, rel=0.02)

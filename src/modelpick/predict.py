@@ -145,8 +145,11 @@ def timing_key(row: NodeRow) -> str:
 
 
 def _lookup(table: dict[str, float], row: NodeRow, default: float) -> float:
-    key = timing_key(row)
-    return table[key] if key in table else table.get(row.kind, default)
+    """The most specific entry: kind:variant, then kind, then "*" (all kinds), then default."""
+    for key in (timing_key(row), row.kind, "*"):
+        if key in table:
+            return table[key]
+    return default
 
 
 def fixed_overhead_s(row: NodeRow, device: DeviceProfile) -> float:
