@@ -44,6 +44,7 @@ class Settings(NamedTuple):
 
 
 DEFAULT_SETTINGS = Settings()
+CALIBRATION_ROUNDS = 3  # interleaved timing rounds over the suite and the held-out set
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -332,18 +333,22 @@ def calibrate(
         forward_time_s,
     )
 
-    samples: list[Sample] = []
+    # Build everything first, then time it in interleaved rounds (medians over rounds): a
+    # shared machine drifts over minutes, and the fit and its held-out test must see the same.
+    catalog = load_catalog()
+    timed: list[tuple] = []  # (label, graph cost, batch, forward fn, sync fn, role)
     trained: list[tuple] = []
     for graph in reference_suite():
         if on_step:
-            on_step(graph.name)
+            on_step(f"building {graph.name}")
         built = backend.build(graph, device.kind, precision)
         sync = lambda b=built: backend.synchronize(b)  # noqa: E731
         gc = cost(graph, backend.name)
         for batch in (1, 16):
             x = backend.make_inputs(built, batch)
-            st = measure(lambda b=built, x=x: backend.forward(b, x), sync, settings, clock)
-            samples.append(Sample(gc, batch, precision, st.p50_s))
+            timed.append(
+                (graph.name, gc, batch, lambda b=built, x=x: backend.forward(b, x), sync, "suite")
+            )
         if gc.params and graph.name.startswith(("dense", "conv-", "lstm")):
             x, y = backend.make_inputs(built, 16), backend.make_targets(built, 16)
             opt = backend.make_optimizer(built)
@@ -354,26 +359,7 @@ def calibrate(
                 clock,
             )
             trained.append((gc, st.p50_s))
-    fp = fingerprint(device)
-    cal = fit_calibration(samples, device, backend.name, fp)
-    tuned = apply_calibration(device, cal)
-    pairs = []
-    for gc, measured in trained:
-        fwd, _ = forward_time_s(gc, 16, tuned, precision)
-        opt_s = (
-            gc.params
-            * OPTIMIZER_BYTES_PER_PARAM
-            / (device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
-        )
-        pairs.append((measured, fwd * (1 + BACKWARD_FACTOR) + opt_s))
-    cal = cal._replace(train_overhead_s=fit_train_overhead(pairs))
-    tuned = apply_calibration(device, cal)
-
-    catalog = load_catalog()
-    rows = []
     for name, domain, shape, outputs in HELD_OUT:
-        if on_step:
-            on_step(f"held-out {name}")
         layout = {"vision": "image", "tabular": "vector", "text": "tokens"}.get(domain, "sequence")
         io = IOSpec(
             domain,
@@ -386,14 +372,52 @@ def calibrate(
         graph = build_for(catalog.get(name), io, backend.name).graph
         built = backend.build(graph, device.kind, precision)
         x = backend.make_inputs(built, 1)
-        st = measure(
-            lambda b=built, x=x: backend.forward(b, x),
-            lambda b=built: backend.synchronize(b),
-            settings,
-            clock,
+        timed.append(
+            (
+                name,
+                cost(graph, backend.name),
+                1,
+                lambda b=built, x=x: backend.forward(b, x),
+                lambda b=built: backend.synchronize(b),
+                "held_out",
+            )
         )
-        predicted, _ = forward_time_s(cost(graph, backend.name), 1, tuned, precision)
-        rows.append((name, predicted, st.p50_s))
+    per_round = settings._replace(
+        min_time_s=settings.min_time_s / CALIBRATION_ROUNDS,
+        min_runs=max(3, settings.min_runs // CALIBRATION_ROUNDS),
+    )
+    times: list[list[float]] = [[] for _ in timed]
+    for r in range(CALIBRATION_ROUNDS):
+        for i, (label, _, batch, fn, sync, _) in enumerate(timed):
+            if on_step:
+                on_step(f"round {r + 1}/{CALIBRATION_ROUNDS}: {label} (batch {batch})")
+            times[i].append(measure(fn, sync, per_round if r else settings, clock).p50_s)
+    measured = [statistics.median(t) for t in times]
+    samples = [
+        Sample(gc, batch, precision, m)
+        for (_, gc, batch, _, _, role), m in zip(timed, measured)
+        if role == "suite"
+    ]
+
+    fp = fingerprint(device)
+    cal = fit_calibration(samples, device, backend.name, fp)
+    tuned = apply_calibration(device, cal)
+    pairs = []
+    for gc, train_s in trained:
+        fwd, _ = forward_time_s(gc, 16, tuned, precision)
+        opt_s = (
+            gc.params
+            * OPTIMIZER_BYTES_PER_PARAM
+            / (device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
+        )
+        pairs.append((train_s, fwd * (1 + BACKWARD_FACTOR) + opt_s))
+    cal = cal._replace(train_overhead_s=fit_train_overhead(pairs))
+    tuned = apply_calibration(device, cal)
+    rows = [
+        (label, forward_time_s(gc, 1, tuned, precision)[0], m)
+        for (label, gc, _, _, _, role), m in zip(timed, measured)
+        if role == "held_out"
+    ]
     errors = sorted(abs(p - m) / m * 100 for _, p, m in rows)
     cal = cal._replace(
         median_error_pct=statistics.median(errors),
