@@ -12,6 +12,7 @@ in-projection (3D, D) and one out-projection (D, D)). Each backend converts to a
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any, NamedTuple, Protocol
 
 from ..graph import Graph
@@ -21,6 +22,16 @@ Weights = dict[str, dict[str, Any]]  # node path -> name -> numpy array (PyTorch
 
 class DeviceOutOfMemory(Exception):
     """The device ran out of memory; each backend translates its framework's OOM into this."""
+
+
+@contextlib.contextmanager
+def translate_oom(*framework_errors: type[BaseException]):
+    """Raise DeviceOutOfMemory for the framework's out-of-memory errors (and MemoryError),
+    "from None": a kept traceback would hold the failed step's tensors alive."""
+    try:
+        yield
+    except (*framework_errors, MemoryError) as exc:
+        raise DeviceOutOfMemory(str(exc)) from None
 
 
 class LayerRow(NamedTuple):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # TensorFlow start-up chatter (cuInit etc.)
@@ -17,18 +16,13 @@ with quiet_stderr():  # TensorFlow's C++ start-up lines ("Could not find cuda dr
 import numpy as np  # noqa: E402
 
 from ...graph import Graph  # noqa: E402
-from ..base import Built, DeviceOutOfMemory, LayerRow, Weights  # noqa: E402
+from ..base import Built, LayerRow, Weights, translate_oom  # noqa: E402
 from . import runtime, weights  # noqa: E402
 from .model import build_model  # noqa: E402
 
 
-@contextlib.contextmanager
 def _oom():
-    """Translate the framework's out-of-memory into DeviceOutOfMemory (bench searches on it)."""
-    try:
-        yield
-    except (tf.errors.ResourceExhaustedError, MemoryError) as exc:
-        raise DeviceOutOfMemory(str(exc)) from None
+    return translate_oom(tf.errors.ResourceExhaustedError)
 
 
 class TensorFlowBackend:

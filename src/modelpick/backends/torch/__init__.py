@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 
 from ...graph import Graph, cost
-from ..base import Built, DeviceOutOfMemory, LayerRow, Weights
+from ..base import Built, LayerRow, Weights, translate_oom
 from . import runtime, weights
 from .model import build_module
 
 
-@contextlib.contextmanager
 def _oom():
-    """Translate the framework's out-of-memory into DeviceOutOfMemory (bench searches on it)."""
-    try:
-        yield
-    except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
-        raise DeviceOutOfMemory(str(exc)) from None
+    return translate_oom(torch.cuda.OutOfMemoryError)
 
 
 class TorchBackend:
