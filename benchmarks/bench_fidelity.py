@@ -4,8 +4,10 @@
 
 For each model, bench's batch-1 latency (modelpick.bench.measure around the torch backend's
 forward, synchronised) is compared with torch.utils.benchmark.Timer.blocked_autorange on the
-same built model and the same input, in interleaved rounds (medians of rounds). They must
-agree within 5 %.
+same built model and the same input. The two alternate in many short windows (10 runs each,
+which goes first alternating too), and each side's figure is the median over windows: on a
+shared machine whose speed drifts over seconds, long windows taken one after the other compare
+the machine's moods rather than the timers. They must agree within 5 %.
 """
 
 from __future__ import annotations
@@ -34,32 +36,37 @@ TASKS = {
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--arch", nargs="*", default=list(TASKS))
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=40)
+    parser.add_argument("--runs", type=int, default=10, help="runs per window")
     args = parser.parse_args()
     torch_backend = get_backend("torch")
     catalog = load_catalog()
-    settings = Settings(warmup=10, min_runs=20, min_time_s=0.5)
+    settings = Settings(warmup=1, min_runs=args.runs, min_time_s=0.0)
     print(f"{'model':<22} {'bench p50 ms':>13} {'Timer ms':>10} {'diff':>7}")
     worst = 0.0
     for name in args.arch:
         graph = build_for(catalog.get(name), TASKS[name]).graph
         built = torch_backend.build(graph)
         x = torch_backend.make_inputs(built, 1)
+        # Timer runs single-threaded unless told otherwise; bench uses torch's setting.
+        timer = benchmark.Timer(
+            num_threads=torch.get_num_threads(),
+            stmt="f(b, x)",
+            globals={"f": torch_backend.forward, "b": built, "x": x},
+        )
+        timer.timeit(args.runs)  # warm-up
         ours, theirs = [], []
-        for _ in range(args.rounds):
-            st = measure(
-                lambda b=built, x=x: torch_backend.forward(b, x),
-                lambda b=built: torch_backend.synchronize(b),
-                settings,
-            )
-            ours.append(st.p50_s)
-            # Timer runs single-threaded unless told otherwise; bench uses torch's setting.
-            timer = benchmark.Timer(
-                num_threads=torch.get_num_threads(),
-                stmt="f(b, x)",
-                globals={"f": torch_backend.forward, "b": built, "x": x},
-            )
-            theirs.append(timer.blocked_autorange(min_run_time=0.5).median)
+        for r in range(args.rounds):
+            for side in (0, 1) if r % 2 else (1, 0):
+                if side == 0:
+                    st = measure(
+                        lambda b=built, x=x: torch_backend.forward(b, x),
+                        lambda b=built: torch_backend.synchronize(b),
+                        settings,
+                    )
+                    ours.append(st.p50_s)
+                else:
+                    theirs.append(timer.timeit(args.runs).median)
         a, b = statistics.median(ours), statistics.median(theirs)
         diff = 100 * (a - b) / b
         worst = max(worst, abs(diff))

@@ -68,7 +68,7 @@ def test_table_loads_with_positive_figures(devices):
         for p in ("bf16", "fp16"):
             if p in d.peak_flops:
                 assert d.peak_flops[p] > d.peak_flops["fp32"], key
-        assert d.time_scale == {} and not d.detected
+        assert d.compute_scale == {} and not d.detected
 
 
 def test_table_uses_dense_not_sparse_and_knows_missing_bf16(devices):

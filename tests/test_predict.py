@@ -95,16 +95,40 @@ def test_training_step_and_epochs():
     assert p.throughput_samples_per_s == pytest.approx(256 / fwd)
 
 
-def test_calibration_scales_each_kind_and_sets_overheads():
+def _dense_parts(batch: int, i: int, o: int) -> tuple[float, float]:
+    """A dense layer's compute and memory seconds on the toy GPU, worked out by hand: 2 FLOPs
+    per multiply-add at 60 % of 1e13 FLOP/s; activations in and out plus weights and bias,
+    4 bytes each, at 70 % of 1e12 B/s."""
+    compute = batch * 2 * i * o / (1e13 * 0.6)
+    memory = (batch * (i + o) + i * o + o) * 4 / (1e12 * 0.7)
+    return compute, memory
+
+
+def test_uncalibrated_nodes_take_the_roofline_max():
     gc = cost(_mlp())
-    base, _ = forward_time_s(gc, 4096, GPU, "fp32")
-    tuned = GPU._replace(
-        time_scale={"dense": 2.0}, node_overhead_s={"dense": 1e-4}, call_overhead_s=1e-3
-    )
-    t, _ = forward_time_s(gc, 4096, tuned, "fp32")
+    t, _ = forward_time_s(gc, 4096, GPU, "fp32")
+    layers = [(4096, 4096), (4096, 4096), (4096, 10)]
+    roof = sum(max(_dense_parts(4096, i, o)) for i, o in layers)
     fixed = 3 * (5e-6 + MODULE_CALL_S) + 50e-6  # three dense nodes and the default call
-    assert t == pytest.approx(2 * (base - fixed) + 3 * 1e-4 + 1e-3)
+    assert t == pytest.approx(roof + fixed)
+
+
+def test_calibration_scales_compute_and_memory_and_sets_overheads():
+    gc = cost(_mlp())
+    tuned = GPU._replace(
+        compute_scale={"dense": 2.0},
+        memory_scale={"dense": 0.5},
+        node_overhead_s={"dense": 1e-4},
+        call_overhead_s=1e-3,
+    )
+    layers = [(4096, 4096), (4096, 4096), (4096, 10)]
+    for batch in (1, 4096):  # memory-bound and compute-bound
+        t, _ = forward_time_s(gc, batch, tuned, "fp32")
+        parts = [_dense_parts(batch, i, o) for i, o in layers]
+        expected = sum(2.0 * c + 0.5 * m for c, m in parts) + 3 * 1e-4 + 1e-3
+        assert t == pytest.approx(expected)
     assert predict(gc, tuned, "fp32", 32, 100, 1).calibrated
+    assert not predict(gc, GPU, "fp32", 32, 100, 1).calibrated
 
 
 def test_unsupported_precision_is_refused():

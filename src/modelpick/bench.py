@@ -44,7 +44,14 @@ class Settings(NamedTuple):
 
 
 DEFAULT_SETTINGS = Settings()
-CALIBRATION_ROUNDS = 3  # interleaved timing rounds over the suite and the held-out set
+# Calibration times every item in short bursts (one untimed call, then BURST timed runs), cycling
+# over all items: each item's median then pools runs from every part of the calibration, so a
+# machine whose speed drifts over seconds (shared VMs, thermal limits) slows every item alike.
+# Measured on this project's shared 2-core VM: two halves of one calibration's runs (odd against
+# even cycles) agree to a median of 2-3 % and p90 7-9 % per item; three long rounds agreed to
+# 16 % and 53 % (benchmarks/calibration_noise.py).
+CALIBRATION_CYCLES = 40
+CALIBRATION_BURST = 5
 
 
 def _percentile(sorted_values: list[float], q: float) -> float:
@@ -305,6 +312,31 @@ def bench_many(
 # --- calibration run ------------------------------------------------------------------------
 
 
+def interleaved_times(
+    items: list[tuple[str, Callable[[], Any], Callable[[], None]]],
+    cycles: int,
+    burst: int,
+    clock: Callable[[], float] = time.perf_counter,
+    on_step: Callable[[str], None] | None = None,
+) -> list[list[float]]:
+    """Run times of every (label, fn, sync) item, measured in `cycles` passes over all items,
+    each pass one untimed call (it warms the caches the previous item evicted) then `burst`
+    timed, synchronised runs."""
+    times: list[list[float]] = [[] for _ in items]
+    for c in range(cycles):
+        if on_step:
+            on_step(f"timing pass {c + 1}/{cycles} over {len(items)} graphs")
+        for i, (_, fn, sync) in enumerate(items):
+            fn()
+            sync()
+            for _ in range(burst):
+                start = clock()
+                fn()
+                sync()
+                times[i].append(clock() - start)
+    return times
+
+
 def calibrate(
     backend,
     device: DeviceProfile,
@@ -333,8 +365,8 @@ def calibrate(
         forward_time_s,
     )
 
-    # Build everything first, then time it in interleaved rounds (medians over rounds): a
-    # shared machine drifts over minutes, and the fit and its held-out test must see the same.
+    # Build everything first, then time it all in interleaved bursts: a shared machine drifts,
+    # and the fit and its held-out test must see the same machine.
     catalog = load_catalog()
     timed: list[tuple] = []  # (label, graph cost, batch, forward fn, sync fn, role)
     trained: list[tuple] = []
@@ -382,16 +414,9 @@ def calibrate(
                 "held_out",
             )
         )
-    per_round = settings._replace(
-        min_time_s=settings.min_time_s / CALIBRATION_ROUNDS,
-        min_runs=max(3, settings.min_runs // CALIBRATION_ROUNDS),
-    )
-    times: list[list[float]] = [[] for _ in timed]
-    for r in range(CALIBRATION_ROUNDS):
-        for i, (label, _, batch, fn, sync, _) in enumerate(timed):
-            if on_step:
-                on_step(f"round {r + 1}/{CALIBRATION_ROUNDS}: {label} (batch {batch})")
-            times[i].append(measure(fn, sync, per_round if r else settings, clock).p50_s)
+    cycles = CALIBRATION_CYCLES if settings.min_runs >= DEFAULT_SETTINGS.min_runs else 8
+    items = [(label, fn, sync) for label, _, _, fn, sync, _ in timed]
+    times = interleaved_times(items, cycles, CALIBRATION_BURST, clock, on_step)
     measured = [statistics.median(t) for t in times]
     samples = [
         Sample(gc, batch, precision, m)

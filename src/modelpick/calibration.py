@@ -2,14 +2,14 @@
 
 The prediction for a forward pass is linear in the unknowns once the roofline terms are known:
 
-    t  ≈  C  +  L · kernels  +  Σ_kind  s_kind · roofline_kind
+    t  ≈  C  +  Σ_nodes o_kind · kernels  +  Σ_nodes (c_kind · compute + m_kind · memory)
 
-(C: the cost of one framework call; L: one kernel launch / module dispatch; s_kind: measured
-over predicted time for that node kind). So a least-squares fit of relative errors, with a weak
-pull of every s towards 1 (the uncalibrated default) and non-negativity, recovers them from
-timings of single-node graphs: the reference suite. The result is stored per device
-fingerprint and backend in the user's cache directory, written atomically; a corrupt or
-foreign file is ignored with a warning.
+(C: the cost of one framework call; o_kind: a node's fixed cost per kernel, module dispatch and
+launch; compute and memory: the node's FLOPs at peak and bytes at peak bandwidth; c and m: the
+factors this device puts on them). So a least-squares fit of relative errors, with a weak pull
+of every factor towards 1 and non-negativity, recovers them from timings of the reference
+suite. The result is stored per device fingerprint and backend in the user's cache directory,
+written atomically; a corrupt or foreign file is ignored with a warning.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import NamedTuple
 
 from .graph import GraphCost
 from .hardware import DeviceProfile
-from .predict import roofline_s, timing_key
+from .predict import roofline_parts, timing_key
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: compute and memory factors per kind (1 had one roofline factor)
 PRIOR_WEIGHT = 0.05  # how strongly an s without data stays at 1
 
 
@@ -43,7 +43,8 @@ class Calibration(NamedTuple):
     backend: str
     device_key: str
     created: str
-    time_scale: dict[str, float]
+    compute_scale: dict[str, float]
+    memory_scale: dict[str, float]
     launch_overhead_s: float
     call_overhead_s: float
     samples: int
@@ -119,7 +120,7 @@ def load_calibration(fp: str, backend: str) -> tuple[Calibration | None, list[st
             value = getattr(cal, field)
             if value is not None and (not isinstance(value, (int, float)) or not 0 <= value < 1e9):
                 raise ValueError(f"{field} is not a percentage: {value!r}")
-        for field in ("time_scale", "node_overhead_s"):
+        for field in ("compute_scale", "memory_scale", "node_overhead_s"):
             table = getattr(cal, field)
             if not isinstance(table, dict) or not all(
                 isinstance(v, (int, float)) and 0 <= v < 1e6 for v in table.values()
@@ -138,7 +139,8 @@ def apply_calibration(device: DeviceProfile, cal: Calibration) -> DeviceProfile:
             f"p90 {cal.p90_error_pct:.0f}%"
         )
     return device._replace(
-        time_scale=dict(cal.time_scale),
+        compute_scale=dict(cal.compute_scale),
+        memory_scale=dict(cal.memory_scale),
         launch_overhead_s=cal.launch_overhead_s,
         call_overhead_s=cal.call_overhead_s,
         train_overhead_s=cal.train_overhead_s,
@@ -149,20 +151,24 @@ def apply_calibration(device: DeviceProfile, cal: Calibration) -> DeviceProfile:
     )
 
 
-def terms(sample: Sample, device: DeviceProfile) -> tuple[dict[str, float], dict[str, float]]:
-    """Per node kind: the count of fixed costs (max(1, kernels) per node) and the roofline
-    seconds of one sample. These are the regressors."""
+def terms(
+    sample: Sample, device: DeviceProfile
+) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
+    """Per node kind: the count of fixed costs (max(1, kernels) per node), and the compute and
+    memory seconds of one sample at the device's peaks. These are the regressors."""
     counts: dict[str, float] = {}
-    roofline: dict[str, float] = {}
+    compute: dict[str, float] = {}
+    memory: dict[str, float] = {}
     for row in sample.cost.rows:
         key = timing_key(row)
         counts[key] = counts.get(key, 0.0) + max(1, row.cost.kernels)
         if not row.leaf and row.kind != "residual":
             continue
-        base, _ = roofline_s(row, sample.batch, device, sample.precision)
-        if base:
-            roofline[key] = roofline.get(key, 0.0) + base
-    return counts, roofline
+        c, m = roofline_parts(row, sample.batch, device, sample.precision)
+        if c or m:
+            compute[key] = compute.get(key, 0.0) + c
+            memory[key] = memory.get(key, 0.0) + m
+    return counts, compute, memory
 
 
 # Graph-executing backends (TensorFlow's tf.function) run every op through one executor: their
@@ -188,31 +194,41 @@ def fit_calibration(
 
     rows = [terms(s, device) for s in samples]
     if backend in SHARED_FIXED_COST:
-        rows = [(_share(counts), per) for counts, per in rows]
-    fixed = sorted({k for counts, _ in rows for k in counts})
-    kinds = sorted({k for _, per in rows for k in per})
-    names = ["call", *(f"fixed:{k}" for k in fixed), *kinds]
+        rows = [(_share(counts), comp, mem) for counts, comp, mem in rows]
+    fixed = sorted({k for counts, _, _ in rows for k in counts})
+    kinds = sorted({k for _, comp, _ in rows for k in comp})
+    names = ["call", *(f"fixed:{k}" for k in fixed), *kinds, *kinds]
     a, b = [], []
-    for (counts, per), s in zip(rows, samples):
-        a.append([1.0, *(counts.get(k, 0.0) for k in fixed), *(per.get(k, 0.0) for k in kinds)])
+    for (counts, comp, mem), s in zip(rows, samples):
+        a.append(
+            [
+                1.0,
+                *(counts.get(k, 0.0) for k in fixed),
+                *(comp.get(k, 0.0) for k in kinds),
+                *(mem.get(k, 0.0) for k in kinds),
+            ]
+        )
         b.append(s.seconds)
     a_m = np.array(a) / np.array(b)[:, None]  # relative error: every timing counts alike
     b_v = np.ones(len(b))
-    first = len(names) - len(kinds)
-    prior_a = np.zeros((len(kinds), len(names)))
-    for i in range(len(kinds)):
+    first = 1 + len(fixed)
+    n_scales = 2 * len(kinds)
+    prior_a = np.zeros((n_scales, len(names)))
+    for i in range(n_scales):
         prior_a[i, first + i] = PRIOR_WEIGHT
     a_m = np.vstack([a_m, prior_a])
-    b_v = np.concatenate([b_v, np.full(len(kinds), PRIOR_WEIGHT)])
+    b_v = np.concatenate([b_v, np.full(n_scales, PRIOR_WEIGHT)])
     x = _nnls(a_m, b_v)
+    mem0 = first + len(kinds)
     return Calibration(
         fingerprint=fp,
         backend=backend,
         device_key=device.key,
         created=date.today().isoformat(),
-        time_scale={k: float(x[first + i]) or 1e-3 for i, k in enumerate(kinds)},
+        compute_scale={k: float(x[first + i]) for i, k in enumerate(kinds)},
+        memory_scale={k: float(x[mem0 + i]) for i, k in enumerate(kinds)},
         node_overhead_s={k: float(x[1 + i]) for i, k in enumerate(fixed)},
-        launch_overhead_s=float(np.median(x[1 : 1 + len(fixed)])) if fixed else 0.0,
+        launch_overhead_s=float(np.median(x[1:first])) if fixed else 0.0,
         call_overhead_s=float(x[0]) or 1e-7,
         samples=len(samples),
     )
@@ -251,7 +267,7 @@ def fit_train_overhead(pairs: list[tuple[float, float]]) -> float:
 def reference_suite() -> list:
     """Single-node graphs over node kinds and sizes, plus chains of tiny nodes (launch cost).
 
-    Small enough to run in well under a minute on a laptop CPU; each is timed at batch 1 and
+    Small enough to time in well under a minute on a laptop CPU; each is timed at batch 1 and
     at batch 16.
     """
     from .graph import (
@@ -288,6 +304,13 @@ def reference_suite() -> list:
         g("gru-h128-L32", (32, 64), RNN("gru", 128), layout="sequence"),
         g("gru-h64-L64", (64, 16), RNN("gru", 64), layout="sequence"),
         g("rnn-h64-L32", (32, 16), RNN("simple", 64), layout="sequence"),
+        # Recurrent layers over wider inputs (an embedding's) and a stacked pair: the input
+        # projection and the recurrence scale differently.
+        g("lstm-h48-L32-i96", (32, 96), RNN("lstm", 48), layout="sequence"),
+        g("lstm-h192-L32-i96", (32, 96), RNN("lstm", 192), layout="sequence"),
+        g("lstm2-h96-L64-i9", (64, 9), RNN("lstm", 96, layers=2), layout="sequence"),
+        g("gru-h96-L32-i96", (32, 96), RNN("gru", 96), layout="sequence"),
+        g("gru-h192-L64-i9", (64, 9), RNN("gru", 192), layout="sequence"),
         g("layernorm-128x256", (128, 256), LayerNorm(), layout="sequence"),
         g("batchnorm-32x32x32", (32, 32, 32), BatchNorm(), layout="image"),
         g("gelu-64k", (65536,), Activation("gelu")),

@@ -41,16 +41,22 @@ class DeviceProfile(NamedTuple):
     launch_overhead_s: float
     source: str
     detected: bool = False
-    # Filled by calibration (`modelpick bench`): per node kind, the factor by which measured
-    # time exceeds the roofline prediction; and the fixed cost of one forward call. The shared
-    # empty default is never mutated.
-    time_scale: dict[str, float] = {}  # noqa: RUF012
+    # Filled by calibration (`modelpick bench`): per node kind, the factors on a node's compute
+    # time (FLOPs at peak) and memory time (bytes at peak bandwidth), and the fixed cost of one
+    # forward call. Uncalibrated (both empty), a node takes the roofline max of the two. The
+    # shared empty defaults are never mutated.
+    compute_scale: dict[str, float] = {}  # noqa: RUF012
+    memory_scale: dict[str, float] = {}  # noqa: RUF012
     call_overhead_s: float = 0.0  # 0: the framework default in predict.FRAMEWORK_CALL_S
     train_overhead_s: float = 0.0  # fixed cost of one training step (autograd, optimizer calls)
     module_overhead_s: float = -1.0  # per module call (a graph row); < 0: predict's default
     node_overhead_s: dict[str, float] = {}  # noqa: RUF012 - calibrated: per kind, per kernel
     calibration: str = ""  # what calibrated it, for humans
     aliases: tuple[str, ...] = ()  # nvidia-smi name fragments that identify this device
+
+    @property
+    def calibrated(self) -> bool:
+        return bool(self.compute_scale or self.memory_scale)
 
     def supports(self, precision: str) -> bool:
         return self.peak_flops.get(precision, 0.0) > 0.0

@@ -5,8 +5,9 @@ compute time (FLOPs at the device's peak for the precision, times a default effi
 node kind) and its memory time (bytes moved at peak bandwidth, times a memory efficiency), plus a
 fixed launch overhead per kernel. Kernel-level latency predictors (nn-Meter, Zhang et al. 2021)
 work this way and learn per-kind corrections from measurements; calibration (`modelpick bench`)
-fills `DeviceProfile.time_scale` (per kind, measured / roofline time), `launch_overhead_s` and
-`call_overhead_s` with exactly those.
+fills `DeviceProfile.compute_scale` and `memory_scale` (per kind, factors on the compute and
+memory times, which a calibrated prediction adds rather than takes the larger of), the per-node
+fixed costs and `call_overhead_s` with exactly those.
 """
 
 from __future__ import annotations
@@ -86,13 +87,14 @@ class Prediction(NamedTuple):
         return self.train_memory.total_bytes
 
 
-def roofline_s(
+def roofline_parts(
     row: NodeRow, batch: int, device: DeviceProfile, precision: str
-) -> tuple[float, bool]:
-    """The node's uncalibrated roofline time (no launch overhead) and whether compute-bound."""
+) -> tuple[float, float]:
+    """The node's compute time (FLOPs at the device's peak, times a default efficiency for its
+    kind) and memory time (bytes moved at peak bandwidth, times a memory efficiency)."""
     c = row.cost
     if c.kernels == 0 and c.flops == 0:
-        return 0.0, False  # a view (flatten, swap_axes) or inference-time identity (dropout)
+        return 0.0, 0.0  # a view (flatten, swap_axes) or inference-time identity (dropout)
     act_bytes = BYTES[precision]
     moved = batch * (numel(row.in_shape) + numel(row.out_shape)) * act_bytes
     if row.kind in LOOKUP_KINDS:
@@ -105,7 +107,33 @@ def roofline_s(
         eff = DEFAULT_ELEMENTWISE_EFFICIENCY
     compute = batch * c.flops / (device.peak_flops[precision] * eff)
     memory = moved / (device.bandwidth_bytes_per_s * MEMORY_EFFICIENCY)
-    return max(compute, memory), compute >= memory
+    return compute, memory
+
+
+def roofline_s(
+    row: NodeRow, batch: int, device: DeviceProfile, precision: str
+) -> tuple[float, bool]:
+    """The node's uncalibrated roofline time (no launch overhead) and whether compute-bound."""
+    compute, memory = roofline_parts(row, batch, device, precision)
+    return max(compute, memory), compute >= memory and compute > 0
+
+
+def node_time_s(
+    row: NodeRow, batch: int, device: DeviceProfile, precision: str
+) -> tuple[float, bool]:
+    """A node's time beyond its fixed cost, and whether compute dominates it.
+
+    Uncalibrated: the roofline, max(compute, memory). Calibrated: c·compute + m·memory with
+    per-kind factors fitted on this device. The sum fits measured small-batch timings better
+    than the max: on a CPU, and for the small kernels of batch 1, loading the operands and
+    computing on them overlap little, and the two factors absorb what overlap there is.
+    """
+    compute, memory = roofline_parts(row, batch, device, precision)
+    if not device.calibrated:
+        return max(compute, memory), compute >= memory and compute > 0
+    c = compute * _lookup(device.compute_scale, row, 1.0)
+    m = memory * _lookup(device.memory_scale, row, 1.0)
+    return c + m, c >= m and c > 0
 
 
 def train_overhead_s(device: DeviceProfile) -> float:
@@ -132,8 +160,7 @@ def forward_time_s(
         total += fixed_overhead_s(row, device)
         if not row.leaf and row.kind != "residual":
             continue
-        base, is_compute = roofline_s(row, batch, device, precision)
-        t = base * _lookup(device.time_scale, row, 1.0)
+        t, is_compute = node_time_s(row, batch, device, precision)
         total += t
         compute_bound += t if is_compute else 0.0
     return total, (compute_bound / total if total else 0.0)
@@ -214,5 +241,5 @@ def predict(
         train_memory=train_memory(gc, batch_size, precision),
         inference_memory_bytes=inference_memory(gc, precision),
         compute_bound_fraction=compute_share,
-        calibrated=bool(device.time_scale),
+        calibrated=device.calibrated,
     )

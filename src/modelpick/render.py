@@ -41,7 +41,7 @@ def device_json(d: DeviceProfile) -> dict:
         "bandwidth_bytes_per_s": d.bandwidth_bytes_per_s,
         "peak_flops": dict(d.peak_flops),
         "detected": d.detected,
-        "calibrated": bool(d.time_scale),
+        "calibrated": d.calibrated,
         "calibration": d.calibration,
         "source": d.source,
     }
@@ -156,7 +156,7 @@ def render_ranking(profile, ranking: Ranking, top: int, console=None) -> None:
     console.print(
         f"[bold]{profile.name}[/]: {profile.domain} {profile.task}, "
         f"{profile.data.train_samples:,} samples, on {dev.name} ({dev.kind})"
-        + (" [green]calibrated[/]" if dev.time_scale else " [dim]uncalibrated estimate[/]")
+        + (" [green]calibrated[/]" if dev.calibrated else " [dim]uncalibrated estimate[/]")
     )
     if ranking.ranked:
         table = Table(show_edge=False, pad_edge=False)

@@ -98,13 +98,9 @@ def load_run(path) -> dict:
     else:
         needed = {"arch", "predicted_latency_ms", "measured_latency_ms", "error_pct"}
         cal = doc.get("calibration")
-        if not isinstance(cal, dict) or not {
-            "samples",
-            "median_error_pct",
-            "p90_error_pct",
-            "held_out",
-            "time_scale",
-        } <= set(cal):
+        required = {"samples", "median_error_pct", "p90_error_pct", "held_out"}
+        scales = {"compute_scale", "time_scale"}  # time_scale: runs saved by 0.1.0
+        if not isinstance(cal, dict) or not required <= set(cal) or not scales & set(cal):
             raise InputError(f"{p}: not a saved calibration run (incomplete 'calibration')")
     for i, row in enumerate(rows):
         missing = sorted(needed - set(row))
@@ -233,8 +229,12 @@ def render_calibration(doc: dict, console=None) -> None:
         f"{cal['launch_overhead_s'] * 1e6:.1f} µs per node, training step "
         f"+{cal['train_overhead_s'] * 1e3:.2f} ms"
     )
-    scales = ", ".join(f"{k} ×{v:.2f}" for k, v in sorted(cal["time_scale"].items()))
-    console.print(f"  measured / roofline time per node kind: {scales}")
+    memory = cal.get("memory_scale", {})
+    compute = cal.get("compute_scale", cal.get("time_scale"))  # time_scale: runs saved by 0.1.0
+    scales = ", ".join(
+        f"{k} ×{v:.2f}/×{memory.get(k, 0.0):.2f}" for k, v in sorted(compute.items())
+    )
+    console.print(f"  factors on compute / memory time per node kind: {scales}")
     for row in doc["held_out"]:
         console.print(
             f"  held-out {row['arch']:<22} predicted {row['predicted_latency_ms']:.3g} ms, "
