@@ -229,12 +229,16 @@ def render_calibration(doc: dict, console=None) -> None:
         f"{cal['launch_overhead_s'] * 1e6:.1f} µs per node, training step "
         f"+{cal['train_overhead_s'] * 1e3:.2f} ms"
     )
-    memory = cal.get("memory_scale", {})
-    compute = cal.get("compute_scale", cal.get("time_scale"))  # time_scale: runs saved by 0.1.0
-    scales = ", ".join(
-        f"{k} ×{v:.2f}/×{memory.get(k, 0.0):.2f}" for k, v in sorted(compute.items())
-    )
-    console.print(f"  factors on compute / memory time per node kind: {scales}")
+    if "memory_scale" in cal:
+        memory = cal["memory_scale"]
+        scales = ", ".join(
+            f"{k} ×{v:.2f}/×{memory.get(k, 0.0):.2f}"
+            for k, v in sorted(cal["compute_scale"].items())
+        )
+        console.print(f"  factors on compute / memory time per node kind: {scales}")
+    else:  # a run saved by 0.1.0: one factor on the roofline time
+        scales = ", ".join(f"{k} ×{v:.2f}" for k, v in sorted(cal["time_scale"].items()))
+        console.print(f"  measured / roofline time per node kind: {scales}")
     for row in doc["held_out"]:
         console.print(
             f"  held-out {row['arch']:<22} predicted {row['predicted_latency_ms']:.3g} ms, "

@@ -219,3 +219,37 @@ def test_report_survives_markup_and_pipes_in_notes(tmp_path):
     assert table.exit_code == 0 and "[batch, seq]" in table.stdout
     md = runner.invoke(app, ["report", str(path), "--format", "markdown"])
     assert md.exit_code == 0 and "\\|" in md.stdout and md.stdout.count("\n") == 5
+
+
+def test_report_reads_a_calibration_run_saved_by_0_1_0(tmp_path):
+    # 0.1.0 saved one factor per kind on the roofline time, under "time_scale".
+    doc = {
+        "device": {"name": "AMD EPYC", "calibrated": True},
+        "backend": "torch",
+        "backend_version": "torch 2.13.0+cpu",
+        "saved_to": "/somewhere/calibration-cpu-amd-epyc-torch.json",
+        "calibration": {
+            "samples": 52,
+            "call_overhead_s": 3.9e-5,
+            "launch_overhead_s": 2.98e-5,
+            "train_overhead_s": 1.03e-3,
+            "time_scale": {"conv": 0.8, "dense": 0.28},
+            "median_error_pct": 12.0,
+            "p90_error_pct": 20.0,
+            "held_out": 1,
+        },
+        "held_out": [
+            {
+                "arch": "mlp-w256-d2",
+                "predicted_latency_ms": 0.23,
+                "measured_latency_ms": 0.217,
+                "error_pct": 6.0,
+            }
+        ],
+    }
+    saved = tmp_path / "old.json"
+    saved.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["report", str(saved)], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "measured / roofline time per node kind: conv ×0.80, dense ×0.28" in result.stdout
+    assert "calibration error: median 12%, p90 20%" in result.stdout
