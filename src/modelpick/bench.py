@@ -344,9 +344,11 @@ def calibrate(
     settings: Settings = DEFAULT_SETTINGS,
     clock: Callable[[], float] = time.perf_counter,
     on_step: Callable[[str], None] | None = None,
+    held_out: tuple[tuple[str, str, tuple[int, ...], int], ...] | None = None,
 ):
     """Time the reference suite, fit the corrections, then judge them on held-out catalog
-    architectures. Returns the Calibration and the held-out rows (name, predicted, measured)."""
+    architectures (`held_out`, default calibration.HELD_OUT: name, domain, input shape,
+    outputs). Returns the Calibration and the held-out rows (name, predicted, measured)."""
     from .calibration import (
         HELD_OUT,
         Sample,
@@ -391,7 +393,7 @@ def calibrate(
                 clock,
             )
             trained.append((gc, st.p50_s))
-    for name, domain, shape, outputs in HELD_OUT:
+    for name, domain, shape, outputs in held_out or HELD_OUT:
         layout = {"vision": "image", "tabular": "vector", "text": "tokens"}.get(domain, "sequence")
         io = IOSpec(
             domain,

@@ -152,16 +152,19 @@ def apply_calibration(device: DeviceProfile, cal: Calibration) -> DeviceProfile:
 
 
 def terms(
-    sample: Sample, device: DeviceProfile
+    sample: Sample, device: DeviceProfile, eager: bool = True
 ) -> tuple[dict[str, float], dict[str, float], dict[str, float]]:
-    """Per node kind: the count of fixed costs (max(1, kernels) per node), and the compute and
-    memory seconds of one sample at the device's peaks. These are the regressors."""
+    """Per node kind: the count of fixed costs, and the compute and memory seconds of one
+    sample at the device's peaks. These are the regressors. An eager framework pays a module
+    call even for a node that launches nothing (a view, a container, inference-time dropout):
+    max(1, kernels) per node; a graph executor pays per kernel only."""
     counts: dict[str, float] = {}
     compute: dict[str, float] = {}
     memory: dict[str, float] = {}
     for row in sample.cost.rows:
         key = timing_key(row)
-        counts[key] = counts.get(key, 0.0) + max(1, row.cost.kernels)
+        n = max(1, row.cost.kernels) if eager else row.cost.kernels
+        counts[key] = counts.get(key, 0.0) + n
         if not row.leaf and row.kind != "residual":
             continue
         c, m = roofline_parts(row, sample.batch, device, sample.precision)
@@ -174,14 +177,15 @@ def terms(
 # Graph-executing backends (TensorFlow's tf.function) run every op through one executor: their
 # per-node cost is nearly the same whatever the op, and fitting one per kind over-fits (tried:
 # held-out median error 37 %, p90 236 % per kind against 22 %, 58 % shared). Recurrent steps
-# (a while-loop iteration each) keep their own.
+# (a while-loop iteration each) keep their own, and kinds that launch no kernel (views,
+# containers, inference-time dropout) cost nothing: the graph has compiled them away.
 SHARED_FIXED_COST = ("tensorflow",)
 
 
-def _share(counts: dict[str, float]) -> dict[str, float]:
+def _share(counts: dict[str, float], free: set[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, n in counts.items():
-        k = key if key.startswith("rnn") else "*"
+        k = key if key.startswith("rnn") or key in free else "*"
         out[k] = out.get(k, 0.0) + n
     return out
 
@@ -192,10 +196,14 @@ def fit_calibration(
     """Least squares on relative error, non-negative, with every scale pulled weakly to 1."""
     import numpy as np
 
-    rows = [terms(s, device) for s in samples]
-    if backend in SHARED_FIXED_COST:
-        rows = [(_share(counts), comp, mem) for counts, comp, mem in rows]
-    fixed = sorted({k for counts, _, _ in rows for k in counts})
+    shared = backend in SHARED_FIXED_COST
+    rows = [terms(s, device, eager=not shared) for s in samples]
+    free: set[str] = set()  # kinds that never launch a kernel: no fixed cost in a graph
+    if shared:
+        seen = {k for counts, _, _ in rows for k in counts}
+        free = {k for k in seen if all(counts.get(k, 0.0) == 0 for counts, _, _ in rows)}
+        rows = [(_share(counts, free), comp, mem) for counts, comp, mem in rows]
+    fixed = sorted({k for counts, _, _ in rows for k in counts} - free)
     kinds = sorted({k for _, comp, _ in rows for k in comp})
     names = ["call", *(f"fixed:{k}" for k in fixed), *kinds, *kinds]
     a, b = [], []
@@ -227,7 +235,10 @@ def fit_calibration(
         created=date.today().isoformat(),
         compute_scale={k: float(x[first + i]) for i, k in enumerate(kinds)},
         memory_scale={k: float(x[mem0 + i]) for i, k in enumerate(kinds)},
-        node_overhead_s={k: float(x[1 + i]) for i, k in enumerate(fixed)},
+        node_overhead_s={
+            **{k: float(x[1 + i]) for i, k in enumerate(fixed)},
+            **dict.fromkeys(sorted(free), 0.0),
+        },
         launch_overhead_s=float(np.median(x[1:first])) if fixed else 0.0,
         call_overhead_s=float(x[0]) or 1e-7,
         samples=len(samples),
@@ -277,12 +288,15 @@ def reference_suite() -> list:
         BatchNorm,
         Conv,
         Dense,
+        Dropout,
         Embedding,
+        Flatten,
         GlobalPool,
         Graph,
         LayerNorm,
         Pool,
         Residual,
+        SwapAxes,
         seq,
     )
 
@@ -313,6 +327,12 @@ def reference_suite() -> list:
         g("gru-h192-L64-i9", (64, 9), RNN("gru", 192), layout="sequence"),
         g("layernorm-128x256", (128, 256), LayerNorm(), layout="sequence"),
         g("batchnorm-32x32x32", (32, 32, 32), BatchNorm(), layout="image"),
+        g("batchnorm-128", (128,), BatchNorm()),
+        g("batchnorm-64xL128", (64, 128), BatchNorm(), layout="waveform"),
+        # Nodes that launch nothing still cost a module call each in an eager framework.
+        g("dropout-8", (64,), *[Dropout(0.1) for _ in range(8)]),
+        g("flatten-16x8x8", (16, 8, 8), Flatten(), layout="image"),
+        g("swap-axes-32x16", (32, 16), SwapAxes(), layout="sequence"),
         g("gelu-64k", (65536,), Activation("gelu")),
         g("maxpool-32x32x32", (32, 32, 32), Pool(2, "max", 2), layout="image"),
         g("globalpool-64x16x16", (64, 16, 16), GlobalPool(), layout="image"),
