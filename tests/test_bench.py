@@ -326,8 +326,8 @@ def test_roofline_terms_are_positive_for_work():
 
 
 def test_graph_executing_backends_share_one_fixed_cost():
-    # TensorFlow: one fixed cost for every kind ("*"), recurrent steps apart; a node that
-    # launches no kernel (a view, a container, inference-time dropout) costs nothing.
+    # TensorFlow: one fixed cost for every kind ("*"), recurrent steps and attention apart; a
+    # node that launches no kernel (a view, a container, inference-time dropout) costs nothing.
     free = {"dropout": 0.0, "flatten": 0.0, "sequential": 0.0, "swap_axes": 0.0}
     truth = DEVICE._replace(
         compute_scale={"dense": 0.7},
@@ -340,9 +340,11 @@ def test_graph_executing_backends_share_one_fixed_cost():
         for batch in (1, 16):
             samples.append(Sample(gc, batch, "fp32", forward_time_s(gc, batch, truth, "fp32")[0]))
     fit = fit_calibration(samples, DEVICE, "tensorflow", "fp")
-    assert set(fit.node_overhead_s) == {"*", "rnn:lstm", "rnn:gru", "rnn:simple", *free}
+    own = {"rnn:lstm", "rnn:gru", "rnn:simple", "attention"}
+    assert set(fit.node_overhead_s) == {"*", *own, *free}
     assert all(fit.node_overhead_s[k] == 0.0 for k in free)
     assert fit.node_overhead_s["*"] == pytest.approx(5e-6, rel=0.1)
+    assert fit.node_overhead_s["attention"] == pytest.approx(5e-6, rel=0.1)
     assert fit.node_overhead_s["rnn:lstm"] == pytest.approx(2e-5, rel=0.1)
     assert fit.call_overhead_s == pytest.approx(6e-4, rel=0.02)
 

@@ -177,15 +177,17 @@ def terms(
 # Graph-executing backends (TensorFlow's tf.function) run every op through one executor: their
 # per-node cost is nearly the same whatever the op, and fitting one per kind over-fits (tried:
 # held-out median error 37 %, p90 236 % per kind against 22 %, 58 % shared). Recurrent steps
-# (a while-loop iteration each) keep their own, and kinds that launch no kernel (views,
-# containers, inference-time dropout) cost nothing: the graph has compiled them away.
+# (a while-loop iteration each) and attention (Keras builds it from 22 ops, two of them
+# einsums) keep their own, and kinds that launch no kernel (views, containers, inference-time
+# dropout) cost nothing: the graph has compiled them away.
 SHARED_FIXED_COST = ("tensorflow",)
+OWN_FIXED_COST = ("rnn", "attention")  # kinds that keep their own fixed cost when shared
 
 
 def _share(counts: dict[str, float], free: set[str]) -> dict[str, float]:
     out: dict[str, float] = {}
     for key, n in counts.items():
-        k = key if key.startswith("rnn") or key in free else "*"
+        k = key if key.startswith(OWN_FIXED_COST) or key in free else "*"
         out[k] = out.get(k, 0.0) + n
     return out
 
