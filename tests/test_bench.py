@@ -182,9 +182,9 @@ def test_ctrl_c_stops_and_keeps_what_was_measured():
 def test_fit_recovers_known_factors():
     # Synthetic timings from known truths: call 40 µs, fixed costs per kind, and factors on the
     # compute and memory times per kind.
-    truth_compute = {"dense": 0.5, "conv": 2.0, "activation": 1.5, "rnn:lstm": 3.0}
-    truth_memory = {"dense": 1.4, "conv": 0.6, "activation": 1.5, "rnn:lstm": 2.0}
-    truth_fixed = {"dense": 8e-6, "conv": 12e-6, "activation": 4e-6, "rnn:lstm": 6e-6}
+    truth_compute = {"dense": 0.5, "conv": 2.0, "activation:relu": 1.5, "rnn:lstm": 3.0}
+    truth_memory = {"dense": 1.4, "conv": 0.6, "activation:relu": 1.5, "rnn:lstm": 2.0}
+    truth_fixed = {"dense": 8e-6, "conv": 12e-6, "activation:relu": 4e-6, "rnn:lstm": 6e-6}
     truth = DEVICE._replace(
         compute_scale=truth_compute,
         memory_scale=truth_memory,
@@ -366,3 +366,35 @@ def test_calibration_timings_interleave_every_item_in_bursts():
     times = interleaved_times([item("a", 1e-3), item("b", 2e-3)], cycles=3, burst=2, clock=clock)
     assert calls == ["a"] * 3 + ["b"] * 3 + ["a"] * 3 + ["b"] * 3 + ["a"] * 3 + ["b"] * 3
     assert times == [[pytest.approx(1e-3)] * 6, [pytest.approx(2e-3)] * 6]
+
+
+def test_reference_suite_times_every_node_class_the_catalog_uses():
+    # A class without a timing of its own falls back to the median fixed cost of a node that
+    # launches kernels: for a pass-through module (dropout at inference) that over-predicted
+    # small MLPs by 20-75 %. Every class the catalog builds must be in the suite.
+    from modelpick.catalog import build_for, load_catalog, reference_io
+    from modelpick.families import IOSpec
+    from modelpick.families.base import Unsupported
+    from modelpick.graph import ShapeError
+
+    suite = {timing_key(r) for g in reference_suite() for r in cost(g, "torch").rows}
+    tasks = [
+        IOSpec("vision", "classification", "image", (3, 32, 32), 10),
+        IOSpec("text", "classification", "tokens", (32,), 2, vocab_size=5000),
+        IOSpec("timeseries", "classification", "sequence", (64, 9), 6),
+        IOSpec("tabular", "classification", "vector", (20,), 2),
+    ]
+    used: dict[str, str] = {}
+    for arch in load_catalog().architectures:
+        for io in [reference_io(arch), *tasks]:
+            if io is None:
+                continue
+            try:
+                graph = build_for(arch, io, "torch").graph
+            except (Unsupported, ShapeError):
+                continue
+            for row in cost(graph, "torch").rows:
+                used.setdefault(timing_key(row), arch.name)
+    assert len(used) >= 20
+    missing = {k: v for k, v in used.items() if k not in suite}
+    assert not missing, f"node classes with no timing in the reference suite: {missing}"

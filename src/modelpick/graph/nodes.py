@@ -54,7 +54,7 @@ class NodeCost(NamedTuple):
     flops: int = 0
     saved_elems: int = 0
     kernels: int = 1  # kernel launches per forward pass (0: a view, no work of its own)
-    variant: str = ""  # a finer timing class within the kind (the RNN cell), for calibration
+    variant: str = ""  # a finer timing class within the kind (RNN cell, activation function)
 
 
 def _class_defaults(cls) -> set[str]:
@@ -299,7 +299,9 @@ class Activation(Node):
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
         n = numel(shape)
         return NodeCost(
-            flops=ELEMENTWISE_FLOPS[self.fn] * n, saved_elems=0 if self.fn == "identity" else n
+            flops=ELEMENTWISE_FLOPS[self.fn] * n,
+            saved_elems=0 if self.fn == "identity" else n,
+            variant=self.fn,  # relu and erf-based gelu differ far more than their FLOP counts
         )
 
 
