@@ -25,18 +25,15 @@ import time
 
 from modelpick.backends import get_backend
 from modelpick.bench import CALIBRATION_BURST, DEFAULT_SETTINGS, interleaved_times, measure
-from modelpick.calibration import HELD_OUT, reference_suite
+from modelpick.calibration import HELD_OUT, held_out_io, reference_suite
 from modelpick.catalog import build_for, load_catalog
-from modelpick.families import IOSpec
 
 
 def _items(backend) -> list[tuple[str, object, object]]:
     catalog = load_catalog()
     graphs = list(reference_suite())
     for name, domain, shape, outputs in HELD_OUT:
-        layout = {"vision": "image", "tabular": "vector", "text": "tokens"}.get(domain, "sequence")
-        vocab = 5000 if layout == "tokens" else 0
-        io = IOSpec(domain, "classification", layout, shape, outputs, vocab_size=vocab)
+        io = held_out_io(domain, shape, outputs)
         graphs.append(build_for(catalog.get(name), io, backend.name).graph)
     items = []
     for graph in graphs:

@@ -48,9 +48,10 @@ DEFAULT_SETTINGS = Settings()
 # over all items: each item's median then pools runs from every part of the calibration, so a
 # machine whose speed drifts over seconds (shared VMs, thermal limits) slows every item alike.
 # Measured on this project's shared 2-core VM: two halves of one calibration's runs (odd against
-# even cycles) agree to a median of 2-3 % and p90 7-9 % per item; three long rounds agreed to
-# 16 % and 53 % (benchmarks/calibration_noise.py).
+# even passes) agree to a median of 0.8 % and p90 3.0 % per graph; long rounds, one graph after
+# another, agreed to 12.7 % and 46.5 % (benchmarks/calibration_noise.py).
 CALIBRATION_CYCLES = 40
+CALIBRATION_CYCLES_QUICK = 8  # --quick
 CALIBRATION_BURST = 5
 
 
@@ -356,10 +357,10 @@ def calibrate(
         fingerprint,
         fit_calibration,
         fit_train_overhead,
+        held_out_io,
         reference_suite,
     )
     from .catalog import build_for, load_catalog
-    from .families import IOSpec
     from .predict import (
         BACKWARD_FACTOR,
         MEMORY_EFFICIENCY,
@@ -394,15 +395,7 @@ def calibrate(
             )
             trained.append((gc, st.p50_s))
     for name, domain, shape, outputs in held_out or HELD_OUT:
-        layout = {"vision": "image", "tabular": "vector", "text": "tokens"}.get(domain, "sequence")
-        io = IOSpec(
-            domain,
-            "classification",
-            layout,
-            shape,
-            outputs,
-            vocab_size=5000 if layout == "tokens" else 0,
-        )
+        io = held_out_io(domain, shape, outputs)
         graph = build_for(catalog.get(name), io, backend.name).graph
         built = backend.build(graph, device.kind, precision)
         x = backend.make_inputs(built, 1)
@@ -416,7 +409,8 @@ def calibrate(
                 "held_out",
             )
         )
-    cycles = CALIBRATION_CYCLES if settings.min_runs >= DEFAULT_SETTINGS.min_runs else 8
+    quick = settings.min_runs < DEFAULT_SETTINGS.min_runs
+    cycles = CALIBRATION_CYCLES_QUICK if quick else CALIBRATION_CYCLES
     items = [(label, fn, sync) for label, _, _, fn, sync, _ in timed]
     times = interleaved_times(items, cycles, CALIBRATION_BURST, clock, on_step)
     measured = [statistics.median(t) for t in times]

@@ -26,7 +26,7 @@ from .hardware import DeviceProfile
 from .predict import roofline_parts, timing_key
 
 FORMAT_VERSION = 2  # 2: compute and memory factors per kind (1 had one roofline factor)
-PRIOR_WEIGHT = 0.05  # how strongly an s without data stays at 1
+PRIOR_WEIGHT = 0.05  # how strongly a factor without data stays at 1
 
 
 class Sample(NamedTuple):
@@ -407,3 +407,12 @@ HELD_OUT = (
     ("cnn1d-w32-d2", "timeseries", (128, 9), 6),
     ("transformer-d128-l2", "text", (32,), 4),
 )
+
+
+def held_out_io(domain: str, shape: tuple[int, ...], outputs: int):
+    """The classification task a HELD_OUT entry is judged on (a 5,000-word vocabulary for text)."""
+    from .families import IOSpec
+
+    layout = {"vision": "image", "tabular": "vector", "text": "tokens"}.get(domain, "sequence")
+    vocab = 5000 if layout == "tokens" else 0
+    return IOSpec(domain, "classification", layout, shape, outputs, vocab_size=vocab)

@@ -114,7 +114,10 @@ def roofline_s(
     row: NodeRow, batch: int, device: DeviceProfile, precision: str
 ) -> tuple[float, bool]:
     """The node's uncalibrated roofline time (no launch overhead) and whether compute-bound."""
-    compute, memory = roofline_parts(row, batch, device, precision)
+    return _roofline(*roofline_parts(row, batch, device, precision))
+
+
+def _roofline(compute: float, memory: float) -> tuple[float, bool]:
     return max(compute, memory), compute >= memory and compute > 0
 
 
@@ -130,7 +133,7 @@ def node_time_s(
     """
     compute, memory = roofline_parts(row, batch, device, precision)
     if not device.calibrated:
-        return max(compute, memory), compute >= memory and compute > 0
+        return _roofline(compute, memory)
     c = compute * _lookup(device.compute_scale, row, 1.0)
     m = memory * _lookup(device.memory_scale, row, 1.0)
     return c + m, c >= m and c > 0
