@@ -2,8 +2,9 @@
 
     python benchmarks/bench_fidelity.py [--arch NAME ...] [--rounds 80] [--runs 10]
 
-For each model, bench's batch-1 latency (the median of single runs by modelpick.bench.measure
-around the torch backend's forward, synchronised) is compared with torch.utils.benchmark.Timer
+For each model, bench's batch-1 latency (the median of single runs by
+modelpick.measure.bench.measure around the torch backend's forward, synchronised) is compared
+with torch.utils.benchmark.Timer
 on the same built model and the same input, at the same statistic: the median of single calls
 (`Timer.timeit(1)`). The two alternate in many short windows (`--runs` calls each, which goes
 first alternating too), and each side's figure is the median over windows: on a shared machine
@@ -24,10 +25,10 @@ import sys
 import torch
 from torch.utils import benchmark
 
+from modelpick.advise.catalog import build_for, load_catalog
 from modelpick.backends import get_backend
-from modelpick.bench import Settings, measure
-from modelpick.catalog import build_for, load_catalog
 from modelpick.families import IOSpec
+from modelpick.measure.bench import Settings, measure
 
 TASKS = {
     "seed-keras-cnn": IOSpec("vision", "classification", "image", (1, 28, 28), 10),

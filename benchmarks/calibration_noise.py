@@ -23,10 +23,10 @@ import statistics
 import sys
 import time
 
+from modelpick.advise.catalog import build_for, load_catalog
 from modelpick.backends import get_backend
-from modelpick.bench import CALIBRATION_BURST, DEFAULT_SETTINGS, interleaved_times, measure
-from modelpick.calibration import HELD_OUT, held_out_io, reference_suite
-from modelpick.catalog import build_for, load_catalog
+from modelpick.measure.bench import CALIBRATION_BURST, DEFAULT_SETTINGS, interleaved_times, measure
+from modelpick.measure.calibration import HELD_OUT, held_out_io, reference_suite
 
 
 def _items(backend) -> list[tuple[str, object, object]]:

@@ -16,11 +16,11 @@ import argparse
 import statistics
 import sys
 
+from modelpick.advise.catalog import load_catalog
+from modelpick.advise.hardware import resolve_device
 from modelpick.backends import get_backend
-from modelpick.bench import DEFAULT_SETTINGS, Settings, calibrate
-from modelpick.calibration import HELD_OUT
-from modelpick.catalog import load_catalog
-from modelpick.hardware import resolve_device
+from modelpick.measure.bench import DEFAULT_SETTINGS, Settings, calibrate
+from modelpick.measure.calibration import HELD_OUT
 
 TASKS = {
     "image28": ("vision", (1, 28, 28), 10),

@@ -21,8 +21,8 @@ import torch
 from torch import nn
 from torch.utils import benchmark
 
+from modelpick.advise.catalog import build_for, load_catalog
 from modelpick.backends import get_backend
-from modelpick.catalog import build_for, load_catalog
 from modelpick.families import IOSpec
 from modelpick.families.transformer import TransformerParams, _encoder_layer
 from modelpick.graph import Graph, seq

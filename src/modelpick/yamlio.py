@@ -13,6 +13,7 @@ from pathlib import Path
 import yaml
 
 from .errors import InputError
+from .safeio import read_limited
 
 MAX_BYTES = 1_000_000
 MAX_DEPTH = 32
@@ -96,19 +97,10 @@ def _check_events(text: str, source: str, error: type[InputError]) -> None:
 
 
 def read_text(path: str | Path, error: type[InputError], what: str) -> str:
-    """Read a user file as UTF-8 text, translating every OS problem into `error`."""
+    """Read a user file as UTF-8 text (a regular file of at most MAX_BYTES; never a fifo or a
+    device), translating every OS problem into `error`."""
     p = Path(path)
-    if not p.exists():
-        raise error(f"{p}: no such file")
-    if p.is_dir():
-        raise error(f"{p}: is a directory; expected a {what} YAML file")
-    try:
-        size = p.stat().st_size
-        if size > MAX_BYTES:
-            raise error(f"{p}: {size:,} bytes is too large for a {what} (limit {MAX_BYTES:,})")
-        data = p.read_bytes()
-    except OSError as exc:
-        raise error(f"{p}: cannot read: {exc.strerror or exc}") from exc
+    data = read_limited(p, error, f"{what} YAML file", MAX_BYTES)
     if b"\x00" in data:
         raise error(f"{p}: is a binary file; expected a {what} YAML file")
     try:

@@ -13,9 +13,9 @@ import pytest
 from typer.testing import CliRunner
 
 from modelpick import backends
-from modelpick.catalog import build_for, load_catalog, reference_io
+from modelpick.advise.catalog import build_for, load_catalog, reference_io
 from modelpick.cli import app
-from modelpick.errors import UnavailableError
+from modelpick.errors import InputError, UnavailableError
 
 ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
@@ -61,7 +61,7 @@ def test_build_with_missing_framework_exits_3(framework_missing):
 
 
 def test_unknown_backend():
-    with pytest.raises(UnavailableError, match="expected one of torch, tensorflow"):
+    with pytest.raises(InputError, match="expected one of torch, tensorflow"):
         backends.get_backend("jax")
 
 

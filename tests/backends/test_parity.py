@@ -14,8 +14,8 @@ import pytest
 pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
 
+from modelpick.advise.catalog import build_for, load_catalog  # noqa: E402
 from modelpick.backends import get_backend  # noqa: E402
-from modelpick.catalog import build_for, load_catalog  # noqa: E402
 from modelpick.graph import (  # noqa: E402
     RNN,
     Activation,
@@ -203,7 +203,7 @@ def test_catalog_entry_parity(arch, domain, io):
 
 def test_canonical_entries_build_full_size_with_exact_params():
     # The huge ones at full size, parameters only (no forward pass), in both frameworks.
-    from modelpick.catalog import reference_io
+    from modelpick.advise.catalog import reference_io
 
     for name in ("resnet50", "vit_b_16"):
         arch = CATALOG.get(name)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import importlib
 
-from ..errors import UnavailableError
+from ..errors import InputError, UnavailableError
 from .base import Backend, Built, DeviceOutOfMemory, LayerRow, Weights
 
 # name -> (module, pip distribution, extra)
@@ -17,12 +17,12 @@ _LOADED: dict[str, Backend] = {}
 
 
 def get_backend(name: str) -> Backend:
-    """The backend called `name`; UnavailableError (exit 3) with the pip command if its
-    framework is not installed."""
+    """The backend called `name`; InputError (exit 2) for a name that is no backend,
+    UnavailableError (exit 3) with the pip command if its framework is not installed."""
     if name in _LOADED:
         return _LOADED[name]
     if name not in REGISTRY:
-        raise UnavailableError(f"unknown backend {name!r}; expected one of {', '.join(REGISTRY)}")
+        raise InputError(f"--backend: expected one of {', '.join(REGISTRY)}; received {name!r}")
     module, dist, extra = REGISTRY[name]
     try:
         backend = importlib.import_module(module).BACKEND

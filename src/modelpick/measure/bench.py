@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from .backends.base import DeviceOutOfMemory
-from .graph import Graph, cost
-from .hardware import DeviceProfile
-from .predict import predict
+from ..advise.hardware import DeviceProfile
+from ..advise.predict import predict
+from ..backends.base import DeviceOutOfMemory
+from ..graph import Graph, cost
 
 
 class Stats(NamedTuple):
@@ -350,6 +350,13 @@ def calibrate(
     """Time the reference suite, fit the corrections, then judge them on held-out catalog
     architectures (`held_out`, default calibration.HELD_OUT: name, domain, input shape,
     outputs). Returns the Calibration and the held-out rows (name, predicted, measured)."""
+    from ..advise.catalog import build_for, load_catalog
+    from ..advise.predict import (
+        BACKWARD_FACTOR,
+        MEMORY_EFFICIENCY,
+        OPTIMIZER_BYTES_PER_PARAM,
+        forward_time_s,
+    )
     from .calibration import (
         HELD_OUT,
         Sample,
@@ -359,13 +366,6 @@ def calibrate(
         fit_train_overhead,
         held_out_io,
         reference_suite,
-    )
-    from .catalog import build_for, load_catalog
-    from .predict import (
-        BACKWARD_FACTOR,
-        MEMORY_EFFICIENCY,
-        OPTIMIZER_BYTES_PER_PARAM,
-        forward_time_s,
     )
 
     # Build everything first, then time it all in interleaved bursts: a shared machine drifts,

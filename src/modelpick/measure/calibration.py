@@ -21,9 +21,11 @@ from datetime import date
 from pathlib import Path
 from typing import NamedTuple
 
-from .graph import GraphCost
-from .hardware import DeviceProfile
-from .predict import roofline_parts, timing_key
+from ..advise.hardware import DeviceProfile
+from ..advise.predict import roofline_parts, timing_key
+from ..errors import InputError
+from ..graph import GraphCost
+from ..safeio import atomic_write_text, load_json_file
 
 FORMAT_VERSION = 2  # 2: compute and memory factors per kind (1 had one roofline factor)
 PRIOR_WEIGHT = 0.05  # how strongly a factor without data stays at 1
@@ -73,61 +75,84 @@ def _path(fp: str, backend: str) -> Path:
 
 
 def save_calibration(cal: Calibration) -> Path:
-    """Write atomically (temp file + rename in the same directory): never a half file."""
-    import tempfile
-
+    """Write atomically (temp file + rename in the same directory, interrupts held back for the
+    write): the previous calibration or the new one, never half a file."""
     path = _path(cal.fingerprint, cal.backend)
     path.parent.mkdir(parents=True, exist_ok=True)
     doc = {"format": FORMAT_VERSION, **cal._asdict()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".calibration-", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(doc, f, indent=2)
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; a cache file is ordinary
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(doc, indent=2, allow_nan=False) + "\n")
     return path
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+MAX_CALIBRATION_BYTES = 1_000_000
+_TEXT = ("fingerprint", "backend", "device_key", "created")
+_SECONDS = ("launch_overhead_s", "call_overhead_s", "train_overhead_s")
+_TABLES = ("compute_scale", "memory_scale", "node_overhead_s")
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_calibration(doc: object, fp: str, backend: str) -> Calibration:
+    """A Calibration from an untrusted document; ValueError naming the first bad field."""
+    if not isinstance(doc, dict):
+        raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
+    if doc.get("format") != FORMAT_VERSION:
+        shown = repr(doc.get("format"))
+        raise ValueError(
+            f"format {shown if len(shown) < 30 else '(long)'}, expected {FORMAT_VERSION}"
+        )
+    known = set(Calibration._fields)
+    unknown = sorted(str(k)[:40] for k in doc if k != "format" and k not in known)
+    if unknown:
+        raise ValueError(f"unknown field {unknown[0]!r}")
+    defaults = Calibration._field_defaults
+    missing = [f for f in Calibration._fields if f not in doc and f not in defaults]
+    if missing:
+        raise ValueError(f"{missing[0]}: missing")
+    for f in _TEXT:
+        if not isinstance(doc[f], str) or len(doc[f]) > 200:
+            raise ValueError(f"{f}: expected a short string")
+    for f in _SECONDS:
+        value = doc.get(f, 0.0)
+        if not _number(value) or not 0 <= value < 10:
+            raise ValueError(f"{f} is not a time in seconds (0 to 10)")
+    for f in ("samples", "held_out"):
+        value = doc.get(f, 0)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 10**9:
+            raise ValueError(f"{f}: expected a count")
+    for f in ("median_error_pct", "p90_error_pct"):
+        value = doc.get(f)
+        if value is not None and (not _number(value) or not 0 <= value < 1e9):
+            raise ValueError(f"{f}: expected a percentage")
+    for f in _TABLES:
+        table = doc.get(f, {})
+        if not isinstance(table, dict) or len(table) > 1000:
+            raise ValueError(f"{f}: expected a mapping of node kinds to numbers")
+        for k, v in table.items():
+            if len(k) > 200 or not _number(v) or not 0 <= v < 1e6:
+                raise ValueError(f"{f}: expected non-negative numbers below 1e6")
+    cal = Calibration(**{k: v for k, v in doc.items() if k != "format"})
+    if cal.fingerprint != fp or cal.backend != backend:
+        raise ValueError(f"it belongs to {cal.fingerprint} / {cal.backend}")
+    return cal
 
 
 def load_calibration(fp: str, backend: str) -> tuple[Calibration | None, list[str]]:
-    """The stored calibration for this device and backend, or None; warnings say why not."""
+    """The stored calibration for this device and backend, or None; warnings say why not.
+
+    The file is untrusted (anyone could have written it): a fifo, a device, a huge, deep or
+    malformed file, or any field of the wrong type, is ignored with one warning."""
     path = _path(fp, backend)
-    if not path.exists():
+    if not os.path.lexists(path):
         return None, []
     try:
-        doc = json.loads(path.read_text())
-        if not isinstance(doc, dict):
-            raise ValueError(f"expected a JSON object, got {type(doc).__name__}")
-        if doc.get("format") != FORMAT_VERSION:
-            raise ValueError(f"format {doc.get('format')!r}, expected {FORMAT_VERSION}")
-        doc.pop("format")
-        cal = Calibration(**doc)
-        if cal.fingerprint != fp or cal.backend != backend:
-            raise ValueError(f"it belongs to {cal.fingerprint} / {cal.backend}")
-        for field in ("launch_overhead_s", "call_overhead_s", "train_overhead_s"):
-            value = getattr(cal, field)
-            if not isinstance(value, (int, float)) or not 0 <= value < 10:
-                raise ValueError(f"{field} is not a time in seconds: {value!r}")
-        for field in ("median_error_pct", "p90_error_pct"):
-            value = getattr(cal, field)
-            if value is not None and (not isinstance(value, (int, float)) or not 0 <= value < 1e9):
-                raise ValueError(f"{field} is not a percentage: {value!r}")
-        for field in ("compute_scale", "memory_scale", "node_overhead_s"):
-            table = getattr(cal, field)
-            if not isinstance(table, dict) or not all(
-                isinstance(v, (int, float)) and 0 <= v < 1e6 for v in table.values()
-            ):
-                raise ValueError(f"{field} is not a mapping of non-negative numbers")
-        return cal, []
-    except (OSError, ValueError, TypeError, json.JSONDecodeError) as exc:
+        doc = load_json_file(path, InputError, "calibration file", MAX_CALIBRATION_BYTES)
+        return check_calibration(doc, fp, backend), []
+    except InputError as exc:
+        return None, [f"ignoring calibration file: {exc}"]
+    except (ValueError, TypeError) as exc:
         return None, [f"ignoring calibration file {path}: {exc}"]
 
 
@@ -283,7 +308,7 @@ def reference_suite() -> list:
     Small enough to time in well under a minute on a laptop CPU; each is timed at batch 1 and
     at batch 16.
     """
-    from .graph import (
+    from ..graph import (
         RNN,
         Activation,
         Attention,
@@ -411,7 +436,7 @@ HELD_OUT = (
 
 def held_out_io(domain: str, shape: tuple[int, ...], outputs: int):
     """The classification task a HELD_OUT entry is judged on (a 5,000-word vocabulary for text)."""
-    from .families import IOSpec
+    from ..families import IOSpec
 
     layout = {"vision": "image", "tabular": "vector", "text": "tokens"}.get(domain, "sequence")
     vocab = 5000 if layout == "tokens" else 0

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from modelpick.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted((ROOT / "examples").glob("*.yaml"))
 runner = CliRunner()
 
@@ -204,20 +204,14 @@ def test_doctor_json():
 def test_ranking_renders_into_a_narrow_console():
     from rich.console import Console
 
-    from modelpick.catalog import expand_candidates, load_catalog
-    from modelpick.hardware import resolve_device
-    from modelpick.profile import load_profile
-    from modelpick.render import render_ranking
-    from modelpick.scoring import rank
+    import modelpick as mp
+    from modelpick.cli.render import render_ranking
 
-    profile = load_profile(ROOT / "examples/sentence-sentiment.yaml")
-    built, rejected, skipped = expand_candidates(load_catalog(), profile)
-    device, notes = resolve_device("cpu", None)
-    ranking = rank(profile, built, rejected, skipped, device, notes)
+    result = mp.recommend(ROOT / "examples/sentence-sentiment.yaml", top=3)
     out = io.StringIO()
-    render_ranking(profile, ranking, 3, Console(file=out, width=80))
+    render_ranking(result, Console(file=out, width=80))
     text = out.getvalue()
-    assert ranking.ranked[0].name in text
+    assert result.candidates[0].name in text
     assert "AdamW" in text  # the assumption is stated
 
 

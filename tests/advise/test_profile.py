@@ -10,9 +10,7 @@ import pytest
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
-from modelpick.cli import app
-from modelpick.errors import InputError, ProfileError
-from modelpick.profile import (
+from modelpick.advise.profile import (
     DOMAINS,
     AudioInput,
     AudioProfile,
@@ -24,8 +22,10 @@ from modelpick.profile import (
     parse_profile,
     profile_schema,
 )
+from modelpick.cli import app
+from modelpick.errors import InputError, ProfileError
 
-EXAMPLES = sorted((Path(__file__).resolve().parents[1] / "examples").glob("*.yaml"))
+EXAMPLES = sorted((Path(__file__).resolve().parents[2] / "examples").glob("*.yaml"))
 
 BASE = {
     "name": "t",

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from modelpick.graph import RNN, Dense, Flatten, Graph, cost, seq
-from modelpick.hardware import DeviceProfile
-from modelpick.predict import (
+from modelpick.advise.hardware import DeviceProfile
+from modelpick.advise.predict import (
     BACKWARD_FACTOR,
     MEMORY_EFFICIENCY,
     MODULE_CALL_S,
@@ -15,6 +14,7 @@ from modelpick.predict import (
     predict,
     train_memory,
 )
+from modelpick.graph import RNN, Dense, Flatten, Graph, cost, seq
 
 # A made-up device with round numbers, so that expected times can be worked out by hand.
 GPU = DeviceProfile(

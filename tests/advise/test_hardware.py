@@ -1,4 +1,5 @@
-"""Tests for modelpick.hardware: the device table, GPU matching, device resolution, CPU estimate."""
+"""Tests for modelpick.advise.hardware: the device table, GPU matching, device resolution,
+CPU estimate."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from modelpick import hardware
+from modelpick.advise import hardware
+from modelpick.advise.hardware import GPUInfo, MachineInfo
 from modelpick.errors import InputError, UnknownNameError
-from modelpick.hardware import GPUInfo, MachineInfo
 
 MIB = 1024**2
 H100_SMI = GPUInfo(name="NVIDIA H100 80GB HBM3", memory_bytes=81559 * MIB, driver="550.54.15")
@@ -278,9 +279,9 @@ def test_detect_machine_on_this_machine():
 
 
 def test_detection_never_imports_frameworks():
-    src = Path(hardware.__file__).resolve().parents[1]
+    src = Path(hardware.__file__).resolve().parents[2]
     code = (
-        "import sys, modelpick.hardware as h; h.detect_machine(); h.load_devices(); "
+        "import sys, modelpick.advise.hardware as h; h.detect_machine(); h.load_devices(); "
         "assert not {'torch', 'tensorflow'} & set(sys.modules), 'framework imported'"
     )
     env = {

@@ -23,8 +23,8 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import ProfileError
-from .yamlio import load_mapping
+from ..errors import ProfileError
+from ..yamlio import load_mapping
 
 DOMAINS = ("vision", "text", "audio", "timeseries", "tabular")
 PRECISIONS = ("fp32", "bf16", "fp16")

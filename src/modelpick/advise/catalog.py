@@ -15,11 +15,11 @@ from typing import Any, Literal, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from .errors import CatalogError, InputError, UnknownNameError
-from .families import FAMILIES, HParams, IOSpec, Unsupported, build_graph
-from .graph import Graph, GraphCost, ShapeError, cost
+from ..errors import CatalogError, InputError, UnknownNameError
+from ..families import FAMILIES, HParams, IOSpec, Unsupported, build_graph
+from ..graph import Graph, GraphCost, ShapeError, cost
+from ..yamlio import load_mapping
 from .profile import DOMAINS, describe_error
-from .yamlio import load_mapping
 
 INPUT_FIELDS = (
     "channels",

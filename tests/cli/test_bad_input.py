@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-import modelpick.profile  # noqa: F401 - imported up front so that timings exclude imports
+import modelpick.advise.profile  # noqa: F401 - imported up front so that timings exclude imports
 from modelpick.cli import app
 
 GOOD = """\

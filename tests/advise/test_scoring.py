@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from modelpick.catalog import Rejection, expand_candidates, load_catalog
-from modelpick.hardware import load_devices
-from modelpick.profile import parse_profile
-from modelpick.scoring import Ranking, choose_precisions, rank
+from modelpick.advise.catalog import Rejection, expand_candidates, load_catalog
+from modelpick.advise.hardware import load_devices
+from modelpick.advise.profile import parse_profile
+from modelpick.advise.scoring import Ranking, choose_precisions, rank
 
 CATALOG = load_catalog()
 DEVICES = load_devices()

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from modelpick.catalog import build_for, load_catalog, reference_io
+from modelpick.advise.catalog import build_for, load_catalog, reference_io
 from modelpick.families import IOSpec
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")

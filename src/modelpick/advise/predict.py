@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
-from .graph import GraphCost, NodeRow, numel
+from ..graph import GraphCost, NodeRow, numel
 from .hardware import DeviceProfile
 
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}

@@ -7,7 +7,7 @@ import textwrap
 
 import pytest
 
-from modelpick.catalog import build_for, load_catalog, reference_io
+from modelpick.advise.catalog import build_for, load_catalog, reference_io
 from modelpick.errors import CatalogError, UnknownNameError
 from modelpick.families import IOSpec, Unsupported
 from modelpick.graph import ShapeError, numel
@@ -173,7 +173,7 @@ def test_bad_user_catalog(tmp_path, body, expect):
 def test_shipped_catalog_validates_in_full():
     # At run time the shipped catalog is trusted (built without validation, for start-up time);
     # here it is validated strictly and must give the very same architectures.
-    from modelpick.catalog import default_catalog_path, parse_catalog
+    from modelpick.advise.catalog import default_catalog_path, parse_catalog
     from modelpick.errors import CatalogError as _CatalogError
     from modelpick.yamlio import load_mapping
 

@@ -1,0 +1,1 @@
+"""The analytic path: task profile, catalog, hardware, predictions, scoring."""

@@ -1,0 +1,435 @@
+"""The Python API: one function per command, each returning the record whose `to_dict()` is the
+command's `--json` document. Errors are the `modelpick.errors` tree, never a traceback of ours.
+
+    import modelpick as mp
+    rec = mp.recommend("task.yaml", top=5)
+    rec.candidates[0].name, rec.to_dict()
+
+Functions take a profile as a path, a dict (validated like a file) or a TaskProfile.
+Nothing here imports a framework until `build`, `bench` or `calibrate` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import InputError, NoAnswerError, ProfileError, UnavailableError, UnknownNameError
+from .results import (
+    ArchitectureInfo,
+    BenchRun,
+    BuildResult,
+    CalibrationRun,
+    CatalogListing,
+    Doctor,
+    Estimate,
+    FileCheck,
+    Recommendation,
+    SavedRun,
+    Schema,
+    Validation,
+)
+
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16", "fp16")
+
+
+def _choice(flag: str, value: object, allowed: tuple[str, ...]) -> str:
+    if not isinstance(value, str) or value not in allowed:
+        raise InputError(f"{flag}: expected one of {', '.join(allowed)}; received {value!r}")
+    return value
+
+
+def load_profile(profile: Any):
+    """A validated TaskProfile from a path, a dict, or a TaskProfile (returned as is)."""
+    from ..advise.profile import _Common, parse_profile
+    from ..advise.profile import load_profile as _load
+
+    if isinstance(profile, _Common):
+        return profile
+    if isinstance(profile, dict):
+        return parse_profile(profile, "<profile>")
+    if isinstance(profile, (str, Path)):
+        return _load(profile)
+    raise ProfileError(
+        f"<profile>: expected a path, a mapping or a TaskProfile; received {type(profile).__name__}"
+    )
+
+
+def _source(profile: Any) -> str:
+    return str(profile) if isinstance(profile, (str, Path)) else "<profile>"
+
+
+def load_catalog(catalog: str | Path | None = None):
+    """The catalog: the shipped one, plus (or replaced by) `catalog`."""
+    from ..advise.catalog import load_catalog as _load
+
+    return _load(catalog)
+
+
+def with_calibration(device, backend_name: str, notes: list[str], warn=None):
+    """Apply this machine's stored calibration (if any) to a device found on this machine.
+    A stored file that cannot be used is ignored; `warn` (default: the warnings module) hears
+    why, once."""
+    if not device.detected:
+        return device, notes
+    from ..measure.calibration import apply_calibration, fingerprint, load_calibration
+
+    cal, warnings = load_calibration(fingerprint(device), backend_name)
+    for w in warnings:
+        _warn(w, warn)
+    if cal is None:
+        return device, [*notes, "uncalibrated: run `modelpick bench` to calibrate this device"]
+    tuned = apply_calibration(device, cal)
+    return tuned, [*notes, tuned.calibration]
+
+
+def _warn(message: str, warn=None) -> None:
+    if warn is not None:
+        warn(message)
+        return
+    import warnings
+
+    warnings.warn(message, stacklevel=3)
+
+
+def recommend(
+    profile: Any, top: int = 5, catalog: str | Path | None = None, warn=None
+) -> Recommendation:
+    """Rank the catalog's candidates for `profile`; same result as `modelpick recommend`.
+    When nothing fits, `found` is False and `to_dict()["relax"]` says what to relax."""
+    from ..advise.catalog import expand_candidates
+    from ..advise.scoring import rank
+
+    top = _count("top", top)
+    prof = load_profile(profile)
+    cat = load_catalog(catalog)
+    device, notes = _resolve_device_w(prof, _source(profile), warn)
+    built, rejected, skipped = expand_candidates(cat, prof)
+    return Recommendation(prof, rank(prof, built, rejected, skipped, device, notes), top)
+
+
+def _resolve_device_w(prof, source, warn):
+    from ..advise.hardware import resolve_device
+
+    try:
+        device, notes = resolve_device(prof.budget.device, prof.budget.gpu)
+    except UnknownNameError as exc:
+        raise ProfileError(f"{source}: budget.gpu: {exc}") from None
+    return with_calibration(device, prof.preferences.backend, notes, warn)
+
+
+def _count(name: str, value: object, limit: int = 10**6) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= limit:
+        raise InputError(
+            f"--{name.replace('_', '-')}: expected an integer from 1 to {limit:,}; "
+            f"received {value!r}"
+        )
+    return value
+
+
+def estimate(profile: Any, arch: str, catalog: str | Path | None = None, warn=None) -> Estimate:
+    """Exact cost and per-precision predictions of one catalog architecture for `profile`."""
+    from ..advise.catalog import build_named
+    from ..advise.predict import predict
+    from ..advise.scoring import choose_precisions
+
+    prof = load_profile(profile)
+    cat = load_catalog(catalog)
+    device, notes = _resolve_device_w(prof, _source(profile), warn)
+    built = build_named(cat, arch, prof)
+    precisions, pnotes = choose_precisions(prof.preferences.precisions, device)
+    b = prof.budget
+    preds = [
+        predict(built.cost, device, p, b.batch_size, prof.data.train_samples, b.train_minutes)
+        for p in precisions
+    ]
+    return Estimate(prof, built, preds, device, [*notes, *pnotes, *built.graph.notes])
+
+
+def validate(*profiles: str | Path) -> Validation:
+    """Check each profile file against the schema and the device table; never raises for a
+    bad file (each gets its one-line error)."""
+    from ..advise.hardware import check_gpu_key
+    from ..advise.profile import load_profile as _load
+
+    checks = []
+    for path in profiles:
+        try:
+            prof = _load(path)
+            try:
+                check_gpu_key(prof.budget.gpu)
+            except UnknownNameError as exc:
+                raise ProfileError(f"{path}: budget.gpu: {exc}") from None
+            checks.append(FileCheck(str(path)))
+        except InputError as exc:
+            checks.append(FileCheck(str(path), str(exc)))
+    return Validation(checks)
+
+
+def catalog_list(domain: str | None = None, catalog: str | Path | None = None) -> CatalogListing:
+    """Every catalog architecture (of `domain`, if given)."""
+    from ..advise.profile import DOMAINS
+
+    if domain is not None:
+        _choice("--domain", domain, DOMAINS)
+    archs = [
+        a for a in load_catalog(catalog).architectures if domain is None or domain in a.domains
+    ]
+    return CatalogListing(archs)
+
+
+def catalog_show(name: str, catalog: str | Path | None = None) -> ArchitectureInfo:
+    """One architecture: family, hyperparameters, source."""
+    return ArchitectureInfo(load_catalog(catalog).get(name))
+
+
+def schema() -> Schema:
+    """The JSON Schema of the task profile."""
+    from ..advise.profile import profile_schema
+
+    return Schema(profile_schema())
+
+
+def doctor() -> Doctor:
+    """This machine: CPU, memory, GPUs, installed backends."""
+    from ..advise.hardware import cpu_profile, detect_machine, load_devices, match_gpu
+
+    machine = detect_machine()
+    devices = load_devices()
+    gpus = [(g.name, match_gpu(g.name, devices)) for g in machine.gpus]
+    return Doctor(machine, cpu_profile(machine), gpus, devices)
+
+
+def get_backend(name: str):
+    """A framework backend by name: InputError for an unknown name, UnavailableError (exit 3)
+    when its framework is not installed."""
+    from ..backends import REGISTRY
+    from ..backends import get_backend as _get
+
+    _choice("--backend", name, tuple(REGISTRY))
+    return _get(name)
+
+
+def build(
+    profile: Any,
+    arch: str,
+    backend: str | None = None,
+    device: str = "cpu",
+    precision: str = "fp32",
+    catalog: str | Path | None = None,
+) -> BuildResult:
+    """Build `arch` as a real framework model (`.model`); its summary beside the graph's count."""
+    from ..advise.catalog import build_named
+    from ..graph import cost
+
+    _choice("--device", device, DEVICES)
+    _choice("--precision", precision, PRECISIONS)
+    prof = load_profile(profile)
+    name = backend or prof.preferences.backend
+    be = get_backend(name)
+    if device == "auto":
+        device = "cuda" if "cuda" in be.DEVICES else "cpu"
+    if device not in be.DEVICES:
+        raise UnavailableError(f"--device {device}: CUDA is not available to {name} here")
+    planned = build_named(load_catalog(catalog), arch, prof)
+    try:
+        made = be.build(planned.graph, device, precision)
+    except NotImplementedError as exc:
+        raise InputError(str(exc)) from None
+    gc = cost(planned.graph, name)
+    trainable, frozen = be.count_params(made)
+    rows = be.summary(made)
+    doc = {
+        "arch": planned.arch.name,
+        "family": planned.arch.family,
+        "backend": name,
+        "backend_version": be.version(),
+        "device": device,
+        "precision": precision,
+        "params": trainable,
+        "params_estimated": gc.params,
+        "buffers": frozen,
+        "buffers_estimated": gc.buffers,
+        "params_match": trainable == gc.params and frozen == gc.buffers,
+        "input_shape": list(planned.graph.input_shape),
+        "output_shape": list(gc.output_shape),
+        "layers": [r._asdict() | {"output_shape": list(r.output_shape)} for r in rows],
+    }
+    return BuildResult(doc, made)
+
+
+def local_device(
+    kind: str, backend, precision: str | None = None, calibrated: bool = True, warn=None
+):
+    """This machine's device of `kind` (cpu | cuda | auto), calibrated when a calibration for it
+    and this backend is stored; UnavailableError (exit 3) when the backend cannot use it or
+    the precision."""
+    from ..advise.hardware import resolve_device
+
+    _choice("--device", kind, DEVICES)
+    if kind == "auto":
+        kind = "cuda" if "cuda" in backend.DEVICES else "cpu"
+    if kind not in backend.DEVICES:
+        raise UnavailableError(f"--device {kind}: CUDA is not available to {backend.name} here")
+    if precision is not None and precision not in backend.PRECISIONS.get(kind, ()):
+        offered = ", ".join(backend.PRECISIONS.get(kind, ()))
+        raise UnavailableError(
+            f"--precision {precision}: {backend.name} does not run it on {kind} here; use {offered}"
+        )
+    device, notes = resolve_device(kind, None)
+    if kind == "cuda" and not device.detected:
+        notes = [*notes, f"nvidia-smi did not identify this GPU: predictions are for {device.name}"]
+    return with_calibration(device, backend.name, notes, warn) if calibrated else (device, notes)
+
+
+def _settings(quick: bool):
+    from ..measure.bench import DEFAULT_SETTINGS, Settings
+
+    return Settings(min_runs=5, min_time_s=0.1, train_steps=3) if quick else DEFAULT_SETTINGS
+
+
+def bench_plan(
+    profile: Any,
+    arch: str | None = None,
+    top: int = 3,
+    backend: str | None = None,
+    device: str = "auto",
+    precision: str | None = None,
+    catalog: str | Path | None = None,
+    warn=None,
+):
+    """What `bench` will measure, checked and built, before any timing starts:
+    (backend, device, notes, [(graph, precision)], profile)."""
+    from ..advise.catalog import build_named, expand_candidates
+    from ..advise.scoring import rank
+
+    if precision is not None:
+        _choice("--precision", precision, PRECISIONS)
+    top = _count("top", top)
+    prof = load_profile(profile)
+    be = get_backend(backend or prof.preferences.backend)
+    dev, notes = local_device(device, be, precision, warn=warn)
+    cat = load_catalog(catalog)
+    if arch:
+        return be, dev, notes, [(build_named(cat, arch, prof).graph, precision or "fp32")], prof
+    built, rejected, skipped = expand_candidates(cat, prof)
+    ranking = rank(prof, built, rejected, skipped, dev, notes)
+    plans = []
+    for s in ranking.ranked:
+        p = precision or s.prediction.precision
+        if p in be.PRECISIONS.get(dev.kind, ()) and all(g.name != s.name for g, _ in plans):
+            plans.append((s.built.graph, p))
+        if len(plans) == top:
+            break
+    if not plans:
+        raise NoAnswerError("no candidate fits the profile's budget; nothing to bench")
+    return be, dev, notes, plans, prof
+
+
+def bench(
+    profile: Any,
+    arch: str | None = None,
+    top: int = 3,
+    backend: str | None = None,
+    device: str = "auto",
+    precision: str | None = None,
+    batch_size: int | None = None,
+    quick: bool = False,
+    catalog: str | Path | None = None,
+    on_start: Callable[[str], None] | None = None,
+    warn=None,
+) -> BenchRun:
+    """Measure `arch` (or the `top` best of recommend) on this machine beside the predictions.
+    Ctrl-C stops it and keeps what was measured (`interrupted` is then True)."""
+    import psutil
+
+    from ..measure.bench import bench_many
+    from .results import bench_json
+
+    if batch_size is not None:
+        _count("batch_size", batch_size)
+    be, dev, notes, plans, prof = bench_plan(
+        profile, arch, top, backend, device, precision, catalog, warn
+    )
+    batch = batch_size or prof.budget.batch_size
+    settings = _settings(quick)
+    proc = psutil.Process()
+    results, interrupted = [], False
+    for graph, p in plans:
+        if on_start:
+            on_start(f"measuring {graph.name} ({be.name}, {dev.kind}, {p}, batch {batch})")
+        rows, interrupted = bench_many(
+            be, [graph], dev, p, batch, settings, memory_probe=lambda: proc.memory_info().rss
+        )
+        results += rows
+        if interrupted:
+            break
+    return BenchRun(bench_json(dev, be, results, interrupted, notes))
+
+
+def calibrate(
+    backend: str = "torch",
+    device: str = "auto",
+    quick: bool = False,
+    on_step: Callable[[str], None] | None = None,
+) -> CalibrationRun:
+    """Calibrate this device for `backend` on the reference suite and store the result, so
+    that later predictions for this machine use it. KeyboardInterrupt stores nothing."""
+    from ..measure.bench import calibrate as _calibrate
+    from ..measure.calibration import save_calibration
+    from .results import calibration_json
+
+    be = get_backend(backend)
+    dev, _ = local_device(device, be, "fp32", calibrated=False)
+    if not dev.detected:
+        raise UnavailableError(
+            "cannot tell which GPU this is (nvidia-smi did not answer), so a calibration "
+            "could not be stored under its name"
+        )
+    cal, rows = _calibrate(be, dev, "fp32", _settings(quick), on_step=on_step)
+    try:
+        path = save_calibration(cal)
+    except OSError as exc:
+        from ..errors import ModelpickError
+
+        raise ModelpickError(f"could not store the calibration: {exc.strerror or exc}") from exc
+    return CalibrationRun(calibration_json(dev, be, cal, rows, path), cal)
+
+
+def report(run: str | Path) -> SavedRun:
+    """A run saved by `bench --output`, checked field by field (InputError names a bad one)."""
+    from ..measure.runs import load_run
+
+    return SavedRun(load_run(run))
+
+
+__all__ = [
+    "ArchitectureInfo",
+    "BenchRun",
+    "BuildResult",
+    "CalibrationRun",
+    "CatalogListing",
+    "Doctor",
+    "Estimate",
+    "FileCheck",
+    "Recommendation",
+    "SavedRun",
+    "Schema",
+    "Validation",
+    "bench",
+    "build",
+    "calibrate",
+    "catalog_list",
+    "catalog_show",
+    "doctor",
+    "estimate",
+    "get_backend",
+    "load_catalog",
+    "load_profile",
+    "recommend",
+    "report",
+    "schema",
+    "validate",
+]

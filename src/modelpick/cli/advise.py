@@ -1,0 +1,140 @@
+"""The analytic commands: `recommend`, `estimate`, `validate`, `schema`, `catalog`, `doctor`.
+
+Each parses its options, calls the API, and renders; none imports a framework.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from .. import api
+from ..errors import NoAnswerError
+from .options import (
+    ArchOpt,
+    CatalogOpt,
+    JsonOpt,
+    ProfileArg,
+    echo_error,
+    errors_to_exit,
+    print_json,
+    warn,
+)
+from .term import clean
+
+TopOpt = Annotated[int, typer.Option("--top", help="how many candidates to show")]
+
+
+@errors_to_exit
+def recommend(
+    profile: ProfileArg,
+    top: TopOpt = 5,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Rank candidate architectures for a task, say why, and list the rejected and why."""
+    result = api.recommend(profile, top=top, catalog=catalog, warn=warn)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        from .render import render_ranking
+
+        render_ranking(result)
+    if not result.found:
+        raise NoAnswerError("")
+
+
+@errors_to_exit
+def estimate(
+    profile: ProfileArg,
+    arch: ArchOpt,
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+    layers: Annotated[bool, typer.Option("--layers", help="also show every layer")] = False,
+) -> None:
+    """Cost and predictions of one catalog architecture for a task profile."""
+    result = api.estimate(profile, arch, catalog=catalog, warn=warn)
+    if json_out:
+        print_json(result.to_dict())
+        return
+    from .render import render_estimate, render_layers
+
+    render_estimate(result)
+    if layers:
+        render_layers(result.built)
+
+
+@errors_to_exit
+def validate(
+    profiles: Annotated[list[Path], typer.Argument(help="task profile YAML files")],
+    json_out: JsonOpt = False,
+) -> None:
+    """Check task profiles against the schema and device table (for CI); exit 2 if invalid."""
+    result = api.validate(*profiles)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        for f in result.files:
+            if f.ok:
+                typer.echo(f"ok: {clean(f.path)}")
+            else:
+                echo_error(f.error)
+    if not result.ok:
+        raise typer.Exit(2)
+
+
+@errors_to_exit
+def schema() -> None:
+    """Print the JSON Schema of the task profile (for editors)."""
+    print_json(api.schema().to_dict())
+
+
+@errors_to_exit
+def catalog_list(
+    domain: Annotated[Optional[str], typer.Option(help="only this domain")] = None,  # noqa: UP045
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """List every architecture in the catalog."""
+    result = api.catalog_list(domain, catalog=catalog)
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        from .render import render_catalog
+
+        render_catalog(result.architectures)
+
+
+@errors_to_exit
+def catalog_show(
+    name: Annotated[str, typer.Argument(help="architecture name")],
+    json_out: JsonOpt = False,
+    catalog: CatalogOpt = None,
+) -> None:
+    """Show one architecture: family, hyperparameters, source."""
+    doc = api.catalog_show(name, catalog=catalog).to_dict()
+    if json_out:
+        print_json(doc)
+        return
+    for key, value in doc.items():
+        if key == "hparams":
+            typer.echo("hparams:")
+            for k, v in value.items():
+                typer.echo(f"  {clean(k)}: {clean(v)}")
+        elif value not in (None, "", []):
+            text = ", ".join(map(str, value)) if isinstance(value, list) else value
+            typer.echo(f"{key}: {clean(text)}")
+
+
+@errors_to_exit
+def doctor(json_out: JsonOpt = False) -> None:
+    """What this machine has: CPU, memory, GPUs, installed backends."""
+    result = api.doctor()
+    if json_out:
+        print_json(result.to_dict())
+    else:
+        from .render import render_doctor
+
+        render_doctor(result)

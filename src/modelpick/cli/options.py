@@ -1,0 +1,73 @@
+"""What every command module shares: option types, the error-to-exit-code wrapper, output.
+
+Command modules import this module and the API; nothing imports a command module but app.py.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..errors import ModelpickError
+from .term import clean
+
+ProfileArg = Annotated[Path, typer.Argument(help="task profile YAML", show_default=False)]
+JsonOpt = Annotated[bool, typer.Option("--json", help="one JSON document on stdout, nothing else")]
+CatalogOpt = Annotated[
+    Optional[Path],  # noqa: UP045 - typer needs Optional on 3.10
+    typer.Option("--catalog", help="extra catalog YAML (adds to the default, or replaces it)"),
+]
+# Choices are plain strings checked by the API, so that a bad value gets the same one-line
+# error (and exit 2) from the shell and from Python.
+BackendOpt = Annotated[
+    Optional[str],  # noqa: UP045
+    typer.Option("--backend", help="torch | tensorflow (default: the profile's preference)"),
+]
+ArchOpt = Annotated[str, typer.Option("--arch", help="catalog architecture name")]
+
+
+def echo_error(message: object) -> None:
+    """One line on stderr, with every control character made visible."""
+    typer.echo(f"error: {clean(message)}", err=True)
+
+
+def warn(message: object) -> None:
+    typer.echo(f"warning: {clean(message)}", err=True)
+
+
+def errors_to_exit(command):
+    """Turn a ModelpickError into one line on stderr and its documented exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            return command(*args, **kwargs)
+        except ModelpickError as exc:
+            if str(exc):
+                echo_error(exc)
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper
+
+
+def print_json(doc: object) -> None:
+    """One JSON document on stdout. NaN or infinity would not be JSON: refused, never printed."""
+    sys.stdout.write(json.dumps(doc, indent=2, allow_nan=False) + "\n")
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def progress_console():
+    """A rich console on stderr for progress, only when stderr is a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    return console(stderr=True)

@@ -1,0 +1,1 @@
+"""Measurement on this machine: the timing harness (`bench`), calibration, saved runs."""
