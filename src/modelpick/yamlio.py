@@ -8,6 +8,7 @@ is refused in microseconds instead of exhausting memory or the stack.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import yaml
@@ -26,7 +27,38 @@ MAX_NODES = 100_000  # values that aliases may add once expanded
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_FLOAT = re.compile(
+    r"""^(?:[-+]?(?:[0-9][0-9_]*)\.[0-9_]*(?:[eE][-+]?[0-9]+)?
+    |[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+
+    |[-+]?\.[0-9_]+(?:[eE][-+]?[0-9]+)?
+    |[-+]?\.(?:inf|Inf|INF)
+    |\.(?:nan|NaN|NAN))$""",
+    re.X,
+)
+
+
 class _UniqueKeyLoader(_BaseLoader):
+    # No implicit timestamps: `2020-01-01` stays the text the user wrote (no field of ours is a
+    # date, and a date object as a key or a name only makes confusing errors).
+    # Floats as YAML 1.2 reads them: `1e-3` is a number (YAML 1.1, PyYAML's default, wants a
+    # dot and reads `1e-3` as text, which then fails as "not a number" in a budget field).
+    yaml_implicit_resolvers = {
+        first: [
+            (tag, _FLOAT if tag == "tag:yaml.org,2002:float" else regexp)
+            for tag, regexp in resolvers
+            if tag != "tag:yaml.org,2002:timestamp"
+        ]
+        for first, resolvers in _BaseLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_yaml_int(self, node):
+        """An integer too long for int() (more than 4,300 digits) stays text, so that validation
+        names the field it was given for instead of the parser failing on the whole file."""
+        try:
+            return super().construct_yaml_int(node)
+        except ValueError:
+            return self.construct_scalar(node)
+
     def construct_mapping(self, node, deep=False):
         seen = {}
         for key_node, _ in node.value:
@@ -44,6 +76,9 @@ class _UniqueKeyLoader(_BaseLoader):
                 )
             seen[key] = key_node.start_mark.line + 1
         return super().construct_mapping(node, deep)
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _UniqueKeyLoader.construct_yaml_int)
 
 
 def _check_events(text: str, source: str, error: type[InputError]) -> None:
@@ -138,11 +173,32 @@ def load_mapping(
         raise error(f"{source}: malformed YAML: {exc}") from None
     except RecursionError:
         raise error(f"{source}: nested too deeply; refusing to read it") from None
+    except ValueError as exc:  # an integer of thousands of digits (int's conversion limit)
+        if "digits" not in str(exc):
+            raise error(f"{source}: malformed YAML: {exc}") from None
+        raise error(f"{source}: a number of more than 4,300 digits; refusing to read it") from None
     if data is None:
         raise error(f"{source}: the file holds no YAML document; expected a {what}")
     if not isinstance(data, dict):
         raise error(f"{source}: expected a mapping ({what} fields) at the top, got a {_kind(data)}")
+    _check_keys(data, "", source, error)
     return data
+
+
+def _check_keys(value, path: str, source: str, error: type[InputError]) -> None:
+    """Every mapping key is text: a number, a boolean or binary as a key is no field name."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                shown = repr(key) if len(repr(key)) <= 40 else repr(key)[:37] + "..."
+                raise error(
+                    f"{source}: {path or 'top level'}: keys must be text; received the "
+                    f"{_kind(key)} {shown} as a key"
+                )
+            _check_keys(item, f"{path}.{key}" if path else key, source, error)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _check_keys(item, f"{path}[{i}]", source, error)
 
 
 def _kind(value) -> str:

@@ -147,7 +147,7 @@ def test_user_catalog_extends_and_replaces(tmp_path):
         ("architectures: [{name: x, family: cnm, domains: [vision]}]", "architectures[0].family"),
         (
             "architectures: [{name: x, family: cnn, domains: [vision], hparams: {depht: 3}}]",
-            "hparams: depht: unknown key",
+            "architectures[0].hparams.depht: unknown key",
         ),
         (
             "architectures: [{name: 'x', family: mlp, domains: [tabular], grid: {width: [8, 16]}}]",

@@ -10,6 +10,8 @@ from __future__ import annotations
 import difflib
 import importlib.resources
 import itertools
+import math
+import re
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
@@ -106,6 +108,43 @@ def _tuples(value):
     return value
 
 
+MAX_ARCHITECTURES = 10_000  # per catalog file, grids expanded
+_FIELD = re.compile(r"\{([^{}]*)\}")
+
+
+def _grid_size(spec: CatalogSpec, source: str) -> None:
+    """Refuse, before expanding anything, a catalog whose grids multiply past the limit."""
+    total = 0
+    for i, entry in enumerate(spec.architectures):
+        size = math.prod(len(v) for v in entry.grid.values()) if entry.grid else 1
+        total += size
+        if total > MAX_ARCHITECTURES:
+            raise CatalogError(
+                f"{source}: architectures[{i}].grid: expands the catalog to more than "
+                f"{MAX_ARCHITECTURES:,} architectures ({size:,} from this entry alone); "
+                "split it or narrow its grid"
+            )
+
+
+def _name(template: str, label: dict, where: str) -> str:
+    """The entry's name with its grid fields filled in. Braces that name no grid field are
+    an error (a typo such as {widht} would otherwise give every size the same name)."""
+
+    def fill(m: re.Match) -> str:
+        key = m.group(1)
+        if key not in label:
+            raise CatalogError(
+                f"{where}.name: {{{key}}} is not a grid field of this entry; expected one of: "
+                f"{', '.join(label) or '(no grid)'}; received {template!r}"
+            )
+        return str(label[key])
+
+    name = _FIELD.sub(fill, template)
+    if "{" in name or "}" in name:
+        raise CatalogError(f"{where}.name: unbalanced braces in {template!r}")
+    return name
+
+
 def _expand_entry(entry: EntrySpec, index: int, source: str, trusted: bool) -> list[Architecture]:
     where = f"{source}: architectures[{index}]"
     family = FAMILIES[entry.family]
@@ -117,6 +156,9 @@ def _expand_entry(entry: EntrySpec, index: int, source: str, trusted: bool) -> l
                 f"{where}.name: a grid entry's name must contain {{{missing[0]}}} so that every "
                 f"size gets its own name; received {entry.name!r}"
             )
+        empty = [k for k in keys if not entry.grid[k]]
+        if empty:
+            raise CatalogError(f"{where}.grid.{empty[0]}: expected at least one value")
     out = []
     for combo in itertools.product(*(entry.grid[k] for k in keys)):
         values = dict(zip(keys, combo))
@@ -125,13 +167,15 @@ def _expand_entry(entry: EntrySpec, index: int, source: str, trusted: bool) -> l
             if trusted:
                 hparams = family.params.model_construct(**_tuples(merged))
             else:
-                hparams = family.params.model_validate(merged)
+                hparams = family.params.model_validate(_tuples(merged))
         except ValidationError as exc:
             raise CatalogError(
-                describe_error(exc, f"{where}.hparams", entry.hparams, (), family.params)
+                describe_error(
+                    exc, source, merged, (), family.params, prefix=f"architectures[{index}].hparams"
+                )
             ) from None
         label = {k: "x".join(map(str, v)) if isinstance(v, list) else v for k, v in values.items()}
-        out.append(Architecture(entry.name.format(**label), entry.family, entry, hparams))
+        out.append(Architecture(_name(entry.name, label, where), entry.family, entry, hparams))
     return out
 
 
@@ -148,6 +192,7 @@ def parse_catalog(
             spec = CatalogSpec.model_validate(data)
     except ValidationError as exc:
         raise CatalogError(describe_error(exc, source, data, (), CatalogSpec)) from None
+    _grid_size(spec, source)
     archs: list[Architecture] = []
     for i, entry in enumerate(spec.architectures):
         archs += _expand_entry(entry, i, source, trusted)

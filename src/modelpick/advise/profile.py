@@ -99,9 +99,15 @@ class Budget(_Strict):
         None,
         description="device table key (modelpick doctor lists them) to predict for, e.g. a100-80gb",
     )
-    memory_gb: float = Field(gt=0, le=100_000, description="memory the model may use on the device")
-    train_minutes: float = Field(gt=0, le=10_000_000, description="wall-clock training budget")
-    latency_ms: float | None = Field(None, gt=0, le=10_000_000, description="p95 latency, batch 1")
+    # Lower bounds far below any real budget (a kibibyte, 60 ms of training, a nanosecond)
+    # keep every ratio finite: 5e-324 is a valid float but no budget.
+    memory_gb: float = Field(
+        ge=1e-6, le=100_000, description="memory (GiB) the model may use on the device"
+    )
+    train_minutes: float = Field(ge=1e-3, le=10_000_000, description="wall-clock training budget")
+    latency_ms: float | None = Field(
+        None, ge=1e-6, le=10_000_000, description="p95 latency (ms) of one sample"
+    )
     max_params: int | None = Field(None, gt=0, le=10**13)
     batch_size: int = Field(32, gt=0, le=1_000_000, description="training batch")
 
@@ -218,8 +224,10 @@ def describe_error(
     data: object,
     tags=DOMAINS,
     model: type[BaseModel] | None = None,
+    prefix: str = "",
 ) -> str:
     """One line for the first problem: `file: field.path: expected …, received …`.
+    `prefix` is the path of `data` inside the file (`architectures[3].hparams`).
 
     An unknown key is reported first: a typo there usually explains a "missing" field too.
     `model` is the class validated (default: the profile model of the data's domain).
@@ -232,6 +240,8 @@ def describe_error(
     if err["type"].startswith("union_tag"):
         loc = ["domain"]
     path = _path(loc)
+    if prefix:
+        path = prefix + ("" if not path else path if path.startswith("[") else "." + path)
     more = (
         f" (and {len(errors) - 1} more problem{'s' if len(errors) > 2 else ''})"
         if len(errors) > 1

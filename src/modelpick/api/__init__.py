@@ -57,6 +57,20 @@ def load_profile(profile: Any):
     )
 
 
+def _text(flag: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InputError(f"{flag}: expected a name (text); received {type(value).__name__}")
+    return value
+
+
+def _file(flag: str, value: object, optional: bool = False):
+    if value is None and optional:
+        return None
+    if not isinstance(value, (str, Path)):
+        raise InputError(f"{flag}: expected a file path; received {type(value).__name__}")
+    return Path(value)
+
+
 def _source(profile: Any) -> str:
     return str(profile) if isinstance(profile, (str, Path)) else "<profile>"
 
@@ -65,7 +79,7 @@ def load_catalog(catalog: str | Path | None = None):
     """The catalog: the shipped one, plus (or replaced by) `catalog`."""
     from ..advise.catalog import load_catalog as _load
 
-    return _load(catalog)
+    return _load(_file("--catalog", catalog, optional=True))
 
 
 def with_calibration(device, backend_name: str, notes: list[str], warn=None):
@@ -89,9 +103,14 @@ def _warn(message: str, warn=None) -> None:
     if warn is not None:
         warn(message)
         return
+    import sys
     import warnings
 
-    warnings.warn(message, stacklevel=3)
+    # point at the caller's line, past every modelpick frame
+    level, frame = 2, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("modelpick"):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, stacklevel=level)
 
 
 def recommend(
@@ -135,6 +154,7 @@ def estimate(profile: Any, arch: str, catalog: str | Path | None = None, warn=No
     from ..advise.predict import predict
     from ..advise.scoring import choose_precisions
 
+    arch = _text("--arch", arch)
     prof = load_profile(profile)
     cat = load_catalog(catalog)
     device, notes = _resolve_device_w(prof, _source(profile), warn)
@@ -155,7 +175,8 @@ def validate(*profiles: str | Path) -> Validation:
     from ..advise.profile import load_profile as _load
 
     checks = []
-    for path in profiles:
+    for given in profiles:
+        path = _file("PROFILE", given)
         try:
             prof = _load(path)
             try:
@@ -182,7 +203,7 @@ def catalog_list(domain: str | None = None, catalog: str | Path | None = None) -
 
 def catalog_show(name: str, catalog: str | Path | None = None) -> ArchitectureInfo:
     """One architecture: family, hyperparameters, source."""
-    return ArchitectureInfo(load_catalog(catalog).get(name))
+    return ArchitectureInfo(load_catalog(catalog).get(_text("NAME", name)))
 
 
 def schema() -> Schema:
@@ -224,6 +245,7 @@ def build(
     from ..advise.catalog import build_named
     from ..graph import cost
 
+    arch = _text("--arch", arch)
     _choice("--device", device, DEVICES)
     _choice("--precision", precision, PRECISIONS)
     prof = load_profile(profile)
@@ -307,6 +329,8 @@ def bench_plan(
 
     if precision is not None:
         _choice("--precision", precision, PRECISIONS)
+    if arch is not None:
+        _text("--arch", arch)
     top = _count("top", top)
     prof = load_profile(profile)
     be = get_backend(backend or prof.preferences.backend)

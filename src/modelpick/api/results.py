@@ -161,6 +161,11 @@ class Recommendation:
         return self.ranking.device
 
     @property
+    def relax(self) -> list[str]:
+        """When nothing fits: what to relax, smallest change first."""
+        return self.ranking.relaxations() if not self.ranking.ranked else []
+
+    @property
     def found(self) -> bool:
         """Whether any candidate fits (the CLI exits 1 when none does)."""
         return bool(self.ranking.ranked)
@@ -179,7 +184,7 @@ class Recommendation:
             "candidates_total": len(ranking.ranked),
             "rejected": [rejection_json(r) for r in ranking.rejected],
             "not_applicable": ranking.skipped,
-            "relax": ranking.relaxations() if not ranking.ranked else [],
+            "relax": self.relax,
         }
 
     def __repr__(self) -> str:

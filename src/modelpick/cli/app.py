@@ -107,9 +107,19 @@ def run(argv: list[str] | None = None) -> int:
             echo_error("standard output is closed; nothing can be printed")
         return 1
     try:
-        signal.signal(signal.SIGTERM, _on_sigterm)
+        previous = signal.signal(signal.SIGTERM, _on_sigterm)
     except ValueError:  # not the main thread (an embedding); Ctrl-C still works
-        pass
+        previous = None
+    try:
+        return _run(argv)
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run(argv: list[str] | None) -> int:
+    from .options import echo_error
+
     try:
         code = app(args=argv, prog_name="modelpick", standalone_mode=False)
         sys.stdout.flush()

@@ -7,7 +7,9 @@ torchvision's parameter counts exactly.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from ..graph import (
     Activation,
@@ -25,26 +27,26 @@ from ..graph import (
     SwapAxes,
     seq,
 )
-from .base import HParams, IOSpec, Unsupported, head
+from .base import Depth, HParams, IOSpec, Kernel, Unsupported, Width, Widths, head
 
 
 class CNNParams(HParams):
     kind: Literal["plain", "resnet", "conv1d"] = "plain"
     # plain and conv1d: one conv block per entry of `channels`, or `depth` blocks whose
     # width doubles from `width` (capped at 8× width).
-    channels: tuple[int, ...] = ()
-    width: int = 32
-    depth: int = 2
-    kernel: int = 3
+    channels: Widths = ()
+    width: Width = 32
+    depth: Depth = 2
+    kernel: Kernel = 3
     padding: Literal["same", "valid"] = "same"
     pool: Literal["none", "each", "last"] = "each"
     batch_norm: bool = True
     classifier: Literal["flatten", "global_avg"] = "global_avg"
-    hidden: tuple[int, ...] = ()
-    embed_dim: int = 64  # conv1d over tokens
+    hidden: Widths = ()
+    embed_dim: Width = 64  # conv1d over tokens
     # resnet
     block: Literal["basic", "bottleneck"] = "basic"
-    layers: tuple[int, ...] = (2, 2, 2, 2)
+    layers: Annotated[tuple[Depth, ...], Field(min_length=1, max_length=100)] = (2, 2, 2, 2)
     stem: Literal["imagenet", "cifar", "auto"] = "auto"
 
     @property

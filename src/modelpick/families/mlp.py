@@ -17,17 +17,17 @@ from ..graph import (
     SeqPool,
     seq,
 )
-from .base import HParams, IOSpec, head
+from .base import Depth, HParams, IOSpec, Width, Widths, head
 
 
 class MLPParams(HParams):
     # `hidden` lists the hidden layers' widths; when empty, `depth` layers of `width`.
-    hidden: tuple[int, ...] | None = None
-    width: int = 256
-    depth: int = 2
+    hidden: Widths | None = None
+    width: Width = 256
+    depth: Depth = 2
     activation: Literal["relu", "gelu", "tanh", "sigmoid"] = "relu"
     batch_norm: bool = False
-    embed_dim: int = 64
+    embed_dim: Width = 64
 
     @property
     def widths(self) -> tuple[int, ...]:

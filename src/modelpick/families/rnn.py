@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Literal
 
 from ..graph import RNN, Dropout, Embedding, Graph, Node, SeqPool, seq
-from .base import HParams, IOSpec, Unsupported, head
+from .base import Depth, HParams, IOSpec, Unsupported, Width, head
 
 # Past this many steps a recurrent net is slow to train and forgets (vanishing gradients,
 # Bengio et al. 1994); we refuse rather than predict something nobody should train.
@@ -15,11 +15,11 @@ MAX_STEPS = 4096
 
 class RNNParams(HParams):
     cell: Literal["simple", "lstm", "gru"] = "lstm"
-    hidden: int = 128
-    layers: int = 1
+    hidden: Width = 128
+    layers: Depth = 1
     bidirectional: bool = False
     activation: Literal["tanh", "relu"] = "tanh"  # simple cells only
-    embed_dim: int = 64  # over tokens
+    embed_dim: Width = 64  # over tokens
     readout: Literal["last", "mean", "per_step"] = "last"
 
 

@@ -10,7 +10,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from ..graph import (
     Activation,
@@ -30,7 +32,7 @@ from ..graph import (
     TokenTypeEmbedding,
     seq,
 )
-from .base import HParams, IOSpec, Unsupported, head
+from .base import Auto, Depth, Fraction, HParams, IOSpec, Unsupported, Width, head
 
 # Attention is quadratic in length; past this many tokens an encoder without sparse or
 # windowed attention is the wrong tool.
@@ -38,20 +40,20 @@ MAX_TOKENS = 8192
 
 
 class TransformerParams(HParams):
-    dim: int = 256
-    depth: int = 4
-    heads: int = 0  # 0: dim / 64 (at least 1), the head size of BERT and ViT
-    ffn: int = 0  # 0: 4 × dim
+    dim: Width = 256
+    depth: Depth = 4
+    heads: Auto = 0  # 0: dim / 64 (at least 1), the head size of BERT and ViT
+    ffn: Auto = 0  # 0: 4 × dim
     norm: Literal["pre", "post"] = "pre"
     activation: Literal["gelu", "relu"] = "gelu"
     pool: Literal["cls", "mean"] = "cls"
-    patch: int = 0  # 0: chosen from the input (see _patch)
-    max_len: int = 0  # text: 0 = the profile's seq_len
-    token_types: int = 0  # BERT's segment embeddings
+    patch: Auto = 0  # 0: chosen from the input (see _patch)
+    max_len: Auto = 0  # text: 0 = the profile's seq_len
+    token_types: Annotated[int, Field(ge=0, le=1024)] = 0  # BERT's segment embeddings
     embed_norm: bool = False  # BERT: LayerNorm after the embeddings
     pooler: bool = False  # BERT: Dense + tanh on the first token
-    norm_eps: float = 1e-6
-    dropout: float = 0.1
+    norm_eps: Annotated[float, Field(gt=0.0, lt=1.0)] = 1e-6
+    dropout: Fraction = 0.1
 
     @property
     def n_heads(self) -> int:

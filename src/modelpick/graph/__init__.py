@@ -1,37 +1,22 @@
 """Backend-neutral layer graph: node types, shape inference and exact cost."""
 
+from .conv import Conv, GlobalPool, Pool
+from .core import Activation, BatchNorm, Dense, Dropout, Flatten, LayerNorm, SwapAxes
 from .cost import Graph, GraphCost, NodeRow, cost, walk
+from .embedding import ClassToken, Embedding, PatchEmbed, PositionEmbedding, TokenTypeEmbedding
 from .nodes import (
     ACTIVATIONS,
     BACKENDS,
-    RNN,
-    Activation,
-    Attention,
-    BatchNorm,
-    ClassToken,
-    Conv,
-    Dense,
-    Dropout,
-    Embedding,
-    Flatten,
-    GlobalPool,
-    LayerNorm,
     Node,
     NodeCost,
-    PatchEmbed,
-    Pool,
-    PositionEmbedding,
     Residual,
-    SeqPool,
     Sequential,
     Shape,
     ShapeError,
-    SwapAxes,
-    TokenTypeEmbedding,
     numel,
-    rnn_layer_params,
     seq,
 )
+from .sequence import RNN, Attention, SeqPool, rnn_layer_params
 
 __all__ = [
     "ACTIVATIONS",

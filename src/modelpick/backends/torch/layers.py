@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ...graph import nodes as g
+from ... import graph as g
 
 ACTIVATIONS = {
     "identity": nn.Identity,
