@@ -2,8 +2,10 @@
 
     python benchmarks/startup.py [--runs 15] [--profile examples/mnist-laptop-cpu.yaml]
 
-The goal (issue 2): the whole `recommend` run, end to end, takes at most 1.5× the time of
-`python -c "import typer, rich, pydantic, yaml"`. Wall-clock medians of fresh processes,
+The goal (issue 8): the whole `recommend` run, end to end, takes at most 2× the time of
+`python -c "import typer, rich, pydantic, yaml"` (issue 2 had asked for 1.5×). Also timed:
+`import modelpick` alone (the lazy API must cost next to nothing) and `mp.recommend` from
+Python. Wall-clock medians of fresh processes,
 interleaved so that machine noise hits both alike.
 """
 
@@ -49,6 +51,12 @@ def main() -> int:
             "recommend",
             args.profile,
         ],
+        "python -c 'import modelpick'": [sys.executable, "-c", "import modelpick"],
+        f"python: modelpick.recommend({args.profile!r})": [
+            sys.executable,
+            "-c",
+            f"import modelpick; modelpick.recommend({args.profile!r})",
+        ],
         f"modelpick recommend {args.profile}": [*tool, "recommend", args.profile],
         f"modelpick recommend {args.profile} --json": [*tool, "recommend", args.profile, "--json"],
     }
@@ -64,7 +72,7 @@ def main() -> int:
         med = statistics.median(values)
         print(f"{name:<62} {med * 1e3:>10.0f} {min(values) * 1e3:>8.0f} {med / floor:>8.2f}")
     worst = max(statistics.median(v) for v in samples.values()) / floor
-    print(f"\ngoal: ≤ 1.50× floor; worst: {worst:.2f}× ({'met' if worst <= 1.5 else 'NOT met'})")
+    print(f"\ngoal: ≤ 2.00× floor; worst: {worst:.2f}× ({'met' if worst <= 2.0 else 'NOT met'})")
     return 0
 
 

@@ -14,7 +14,13 @@ from pathlib import Path
 import pytest
 
 from modelpick.errors import InputError
-from modelpick.safeio import atomic_write_text, check_output_target, parse_json, read_limited
+from modelpick.safeio import (
+    SavedThenInterrupted,
+    atomic_write_text,
+    check_output_target,
+    parse_json,
+    read_limited,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,10 +114,11 @@ def test_a_signal_during_the_write_arrives_after_it(tmp_path, monkeypatch, sig):
     previous = signal.signal(signal.SIGTERM, on_term)
     monkeypatch.setattr(os, "fsync", fsync_and_signal)
     try:
-        with pytest.raises(KeyboardInterrupt):
+        with pytest.raises(SavedThenInterrupted) as info:
             atomic_write_text(path, "new" * 1000)
     finally:
         signal.signal(signal.SIGTERM, previous)
+    assert info.value.said == f"replaced {path}"  # the user is told the new file is in place
     assert arrived == ["old"]
     assert path.read_text() == "new" * 1000
 

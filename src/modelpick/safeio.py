@@ -140,12 +140,39 @@ def signals_held():
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+class SavedThenInterrupted(KeyboardInterrupt):
+    """Ctrl-C or SIGTERM came while a file was being written: it was held until the new file
+    was in place, and is raised now. `said` tells the user which file holds what."""
+
+    def __init__(self, said: str):
+        super().__init__(said)
+        self.said = said
+
+
 def atomic_write_text(path: Path, text: str) -> str:
-    """Replace `path` with `text` atomically; returns what happened, for the user."""
+    """Replace `path` with `text` atomically; returns what happened, for the user.
+    An interrupt during the write raises SavedThenInterrupted once the new file is in place."""
     check_output_target(path, "output")
     existed = path.exists()
+    said = f"{'replaced' if existed else 'wrote'} {path}"
+    try:
+        _write(path, text.encode("utf-8"))
+    except KeyboardInterrupt as exc:
+        if isinstance(exc, SavedThenInterrupted) or not _is(path, text):
+            raise
+        raise SavedThenInterrupted(said) from None
+    return said
+
+
+def _is(path: Path, text: str) -> bool:
+    try:
+        return path.read_text(encoding="utf-8") == text
+    except OSError:
+        return False
+
+
+def _write(path: Path, data: bytes) -> None:
     parent = path.parent if str(path.parent) else Path(".")
-    data = text.encode("utf-8")
     with signals_held():
         fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
@@ -161,4 +188,3 @@ def atomic_write_text(path: Path, text: str) -> str:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-    return f"{'replaced' if existed else 'wrote'} {path}"

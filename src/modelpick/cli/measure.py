@@ -13,7 +13,7 @@ import typer
 
 from .. import api
 from ..errors import InputError, ModelpickError, NoAnswerError
-from ..safeio import check_output_target
+from ..safeio import SavedThenInterrupted, check_output_target
 from .options import (
     ArchOpt,
     BackendOpt,
@@ -74,8 +74,14 @@ def _save(output: Path | None, result) -> None:
         return
     try:
         said = result.save(output)
+    except SavedThenInterrupted as exc:
+        typer.echo(f"interrupted after saving: {clean(exc.said)}", err=True)
+        raise typer.Exit(130) from None
     except KeyboardInterrupt:
-        raise
+        typer.echo(
+            f"interrupted: {clean(output)} was not written; any previous file is kept", err=True
+        )
+        raise typer.Exit(130) from None
     except OSError as exc:
         raise ModelpickError(f"could not save the run to {output}: {exc.strerror or exc}") from exc
     typer.echo(f"saved: {clean(said)}", err=True)
@@ -152,6 +158,9 @@ def _calibrate(backend: str, device: str, quick: bool, json_out: bool, output: P
             quick,
             on_step=(lambda s: status.update(f"calibrating: {clean(s)}")) if status else None,
         )
+    except SavedThenInterrupted as exc:
+        typer.echo(f"interrupted after the calibration was stored: {clean(exc.said)}", err=True)
+        raise typer.Exit(130) from None
     except KeyboardInterrupt:
         typer.echo("interrupted: nothing was saved; the previous calibration is kept", err=True)
         raise typer.Exit(130) from None
