@@ -124,20 +124,34 @@ def check_output_target(path: str | Path, flag: str = "--output") -> None:
 
 @contextlib.contextmanager
 def signals_held():
-    """Hold SIGINT and SIGTERM back until the block ends (main thread, POSIX); they are then
-    delivered, so an interrupted save still stops, just after the save, not half-way."""
-    can = (
-        hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
-    )
-    if not can:
+    """Hold SIGINT and SIGTERM back until the block ends, then deliver them to the handlers
+    that were in place, so an interrupted save still stops, just after the save, not half-way.
+
+    The handlers are swapped rather than the signal mask changed: with other threads running
+    (a framework's pools), a process-directed signal may go to any thread that does not block
+    it, but Python always runs its handlers in the main thread."""
+    if threading.current_thread() is not threading.main_thread():
         yield
         return
-    held = {signal.SIGINT, signal.SIGTERM}
-    old = signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    pending: list[int] = []
+
+    def defer(signum, frame):
+        pending.append(signum)
+
+    held = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.signal(s, defer) for s in held}
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+        for s, handler in old.items():
+            signal.signal(s, handler)
+        if pending:
+            signum = pending[0]
+            handler = old[signum]
+            if callable(handler):
+                handler(signum, None)
+            elif handler == signal.SIG_DFL:
+                os.kill(os.getpid(), signum)  # the default action, now that the file is whole
 
 
 class SavedThenInterrupted(KeyboardInterrupt):
