@@ -181,7 +181,8 @@ def load_mapping(
         raise error(f"{source}: the file holds no YAML document; expected a {what}")
     if not isinstance(data, dict):
         raise error(f"{source}: expected a mapping ({what} fields) at the top, got a {_kind(data)}")
-    _check_keys(data, "", source, error)
+    if not trusted:  # the shipped files are checked by the test suite, not on every run
+        _check_keys(data, "", source, error)
     return data
 
 

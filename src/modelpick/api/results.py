@@ -382,11 +382,25 @@ def calibration_json(device: DeviceProfile, backend, cal, rows, path) -> dict:
 
 
 @dataclass(frozen=True)
-class BenchRun:
-    """`bench PROFILE`: measurements beside predictions. `interrupted` when Ctrl-C stopped it
-    (what was measured is kept); `failed` when a candidate could not be measured."""
+class _SavedDoc:
+    """A run document that `bench --output` can save."""
 
     doc: dict
+
+    def save(self, path: str | Path) -> str:
+        """Write the run atomically (what `bench --output` does); returns how it went."""
+        from ..measure.runs import save_json
+
+        return save_json(path, self.doc)
+
+    def to_dict(self) -> dict:
+        return self.doc
+
+
+@dataclass(frozen=True)
+class BenchRun(_SavedDoc):
+    """`bench PROFILE`: measurements beside predictions. `interrupted` when Ctrl-C stopped it
+    (what was measured is kept); `failed` when a candidate could not be measured."""
 
     @property
     def results(self) -> list[dict]:
@@ -400,34 +414,16 @@ class BenchRun:
     def failed(self) -> bool:
         return any(r.get("status") == "error" for r in self.results)
 
-    def save(self, path: str | Path) -> str:
-        """Write the run atomically (what `bench --output` does); returns how it went."""
-        from ..measure.runs import save_json
-
-        return save_json(path, self.doc)
-
-    def to_dict(self) -> dict:
-        return self.doc
-
 
 @dataclass(frozen=True)
-class CalibrationRun:
+class CalibrationRun(_SavedDoc):
     """`bench` with no profile: the calibration of this device, stored for later predictions."""
 
-    doc: dict
     calibration: Any = field(repr=False, default=None)
 
     @property
     def saved_to(self) -> str:
         return self.doc["saved_to"]
-
-    def save(self, path: str | Path) -> str:
-        from ..measure.runs import save_json
-
-        return save_json(path, self.doc)
-
-    def to_dict(self) -> dict:
-        return self.doc
 
 
 @dataclass(frozen=True)
