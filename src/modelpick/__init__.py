@@ -34,6 +34,9 @@ _LAZY = {
         "calibrate",
         "report",
         "get_backend",
+        "load_data",
+        "train",
+        "predict",
     )
 }
 _LAZY.update(
@@ -46,6 +49,7 @@ _LAZY.update(
         "UnknownNameError": "modelpick.errors",
         "NoAnswerError": "modelpick.errors",
         "UnavailableError": "modelpick.errors",
+        "DataError": "modelpick.errors",
     }
 )
 

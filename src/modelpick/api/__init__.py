@@ -25,9 +25,11 @@ from .results import (
     Doctor,
     Estimate,
     FileCheck,
+    Predictions,
     Recommendation,
     SavedRun,
     Schema,
+    TrainRun,
     Validation,
 )
 
@@ -422,6 +424,163 @@ def calibrate(
     return CalibrationRun(calibration_json(dev, be, cal, rows, path), cal)
 
 
+def _profile_dir(profile: Any) -> Path | None:
+    return Path(profile).resolve().parent if isinstance(profile, (str, Path)) else None
+
+
+def load_data(profile: Any, data: str | Path | None = None, seed: int = 0):
+    """The profile's data set (or the one at `data`), loaded, checked against the profile and
+    split: a `train.data.Dataset`. Relative paths in the profile resolve against its folder;
+    `data` against the current directory. DataError (exit 2) names the file and what differs."""
+    from ..train.data import load_dataset
+
+    prof = load_profile(profile)
+    return load_dataset(prof, _file("--data", data, optional=True), _profile_dir(profile), seed)
+
+
+def train(
+    profile: Any,
+    arch: str,
+    backend: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    epochs: int | None = None,
+    minutes: float | None = None,
+    seed: int = 0,
+    output: str | Path | None = None,
+    data: str | Path | None = None,
+    catalog: str | Path | None = None,
+    on_status: Callable[[str], None] | None = None,
+    on_batch: Callable | None = None,
+    on_epoch: Callable[[dict], None] | None = None,
+    warn=None,
+    stop=None,
+) -> TrainRun:
+    """Train `arch` on the profile's data (or `data`) and write a run directory (`output`,
+    default runs/<profile>-<arch>-<time>/): checkpoint, preprocessing, metrics.json.
+
+    Stops at `epochs`, at early stopping, or at the time limit (`minutes`, default the
+    profile's budget.train_minutes), whichever comes first. Ctrl-C stops after the current
+    batch and keeps the best checkpoint (`interrupted` is then True).
+    """
+    import math
+    import time
+
+    from ..train.loop import StopFlag
+    from ..train.run import default_output, prepare_output, train_run
+
+    started = time.monotonic()
+    arch = _text("--arch", arch)
+    _choice("--precision", precision, PRECISIONS)
+    if epochs is not None:
+        epochs = _count("--epochs", epochs)
+    if minutes is not None and (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, (int, float))
+        or not math.isfinite(minutes)
+        or not 1e-3 <= minutes <= 10_000_000
+    ):
+        raise InputError(
+            f"--minutes: expected a number of minutes in [0.001, 1e7]; received {minutes!r}"
+        )
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
+        raise InputError(f"--seed: expected an integer in [0, 2**32); received {seed!r}")
+    prof = load_profile(profile)
+    be = get_backend(backend or prof.preferences.backend)
+    dev, notes = local_device(device, be, precision, warn=warn)
+    cat = load_catalog(catalog)
+    from ..advise.catalog import build_named
+
+    build_named(cat, arch, prof)  # an architecture that cannot serve the task fails before data
+    if on_status:
+        on_status("reading the data")
+    dataset = load_data(prof if not isinstance(profile, (str, Path)) else profile, data, seed)
+    for w in dataset.warnings:
+        _warn(w, warn)
+    out = prepare_output(Path(output) if output is not None else default_output(prof.name, arch))
+    stop = stop or StopFlag()
+    with stop.installed():
+        doc = train_run(
+            prof,
+            dataset,
+            arch,
+            cat,
+            be,
+            dev,
+            precision,
+            out,
+            started=started,
+            minutes=minutes if minutes is not None else prof.budget.train_minutes,
+            epochs=epochs,
+            seed=seed,
+            notes=notes,
+            on_batch=on_batch,
+            on_epoch=on_epoch,
+            on_status=on_status,
+            stop=stop,
+        )
+    return TrainRun(doc)
+
+
+def predict(
+    run: str | Path,
+    inputs: str | Path,
+    device: str = "cpu",
+    batch_size: int = 256,
+) -> Predictions:
+    """Load a run written by `train` and predict on new data of the same format (the run's
+    preprocessing applied): one row per sample, with the class (and its probability) or the
+    regression values."""
+    from ..train.data import Preprocess
+    from ..train.metrics import probabilities
+    from ..train.run import predict_outputs, read_run, rebuild_graph
+
+    run_dir, run_doc, pre_doc = read_run(_file("RUN_DIR", run))
+    inputs = _file("INPUT", inputs)
+    batch_size = _count("--batch-size", batch_size)
+    graph = rebuild_graph(run_doc, str(run_dir / "run.json"))
+    be = get_backend(run_doc["backend"])
+    dev, _ = local_device(device, be, None, calibrated=False)
+    pre = Preprocess.from_dict(pre_doc)
+    x, ids = pre.load_inputs(inputs)
+    built = be.build(graph, dev.kind, run_doc["precision"])
+    try:
+        be.load_checkpoint(built, run_dir)
+    except Exception as exc:  # a missing or foreign checkpoint file: one line
+        raise InputError(f"{run_dir}: cannot load the checkpoint: {exc}") from None
+    outputs = predict_outputs(be, built, x, batch_size)
+    names = run_doc.get("label_names")
+    rows = []
+    if graph.task == "regression":
+        for i, out in zip(ids, outputs.reshape(len(outputs), -1)):
+            rows.append({"id": i, "values": [float(v) for v in out]})
+    else:
+        probs = probabilities(outputs, graph.final_activation)
+        for i, p in zip(ids, probs):
+            k = int(p.argmax())
+            label = names[k] if isinstance(names, list) and k < len(names) else str(k)
+            rows.append(
+                {
+                    "id": i,
+                    "label": label,
+                    "class_index": k,
+                    "probability": float(p[k]),
+                    "probabilities": [float(v) for v in p],
+                }
+            )
+    return Predictions(
+        {
+            "run": str(run_dir),
+            "input": str(inputs),
+            "arch": run_doc["arch"],
+            "backend": run_doc["backend"],
+            "task": graph.task,
+            "label_names": names if graph.task != "regression" else None,
+            "predictions": rows,
+        }
+    )
+
+
 def report(run: str | Path) -> SavedRun:
     """A run saved by `bench --output`, checked field by field (InputError names a bad one)."""
     from ..measure.runs import load_run
@@ -431,6 +590,8 @@ def report(run: str | Path) -> SavedRun:
 
 __all__ = [
     "ArchitectureInfo",
+    "Predictions",
+    "TrainRun",
     "BenchRun",
     "BuildResult",
     "CalibrationRun",
@@ -451,9 +612,12 @@ __all__ = [
     "estimate",
     "get_backend",
     "load_catalog",
+    "load_data",
     "load_profile",
+    "predict",
     "recommend",
     "report",
     "schema",
+    "train",
     "validate",
 ]

@@ -438,3 +438,48 @@ class SavedRun:
 
     def to_dict(self) -> dict:
         return self.doc
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """`train`: the metrics.json document of the run (curves, best epoch, why it stopped,
+    measured cost beside predicted). `interrupted` when Ctrl-C stopped it."""
+
+    doc: dict
+
+    @property
+    def output(self) -> str:
+        return self.doc["output"]
+
+    @property
+    def stopped(self) -> str:
+        return self.doc["stopped"]
+
+    @property
+    def interrupted(self) -> bool:
+        return self.doc["stopped"] == "interrupted"
+
+    @property
+    def best(self) -> dict | None:
+        return self.doc["best"]
+
+    @property
+    def epochs(self) -> list[dict]:
+        return self.doc["epochs"]
+
+    def to_dict(self) -> dict:
+        return self.doc
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """`predict`: one row per input sample."""
+
+    doc: dict
+
+    @property
+    def rows(self) -> list[dict]:
+        return self.doc["predictions"]
+
+    def to_dict(self) -> dict:
+        return self.doc

@@ -18,7 +18,7 @@ import sys
 
 import typer
 
-from . import advise, measure
+from . import advise, measure, train
 
 try:  # typer >= 0.24 carries its own copy of click
     from typer._click.exceptions import ClickException as _ClickException
@@ -62,6 +62,8 @@ app.command()(advise.doctor)
 app.command()(measure.build)
 app.command()(measure.bench)
 app.command()(measure.report)
+app.command()(train.train)
+app.command()(train.predict)
 
 _STREAM_ERRNOS = (errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO, errno.EDQUOT)
 

@@ -96,11 +96,52 @@ class TensorFlowBackend:
     def to_numpy(self, outputs):
         return np.asarray(outputs, dtype="float32")
 
-    def make_optimizer(self, built: Built):
-        opt = keras.optimizers.AdamW(learning_rate=1e-3)
+    def make_optimizer(
+        self,
+        built: Built,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
+        # PyTorch's AdamW defaults (Keras's own are weight_decay 0.004, epsilon 1e-7), so that
+        # the same recipe means the same update in both backends.
+        opt = keras.optimizers.AdamW(
+            learning_rate=lr,
+            weight_decay=weight_decay,
+            beta_1=betas[0],
+            beta_2=betas[1],
+            epsilon=eps,
+        )
         if built.precision == "fp16":
             opt = keras.optimizers.LossScaleOptimizer(opt)
         return opt
+
+    def set_learning_rate(self, optimizer, lr: float) -> None:
+        inner = getattr(optimizer, "inner_optimizer", optimizer)
+        inner.learning_rate.assign(lr)
+
+    def seed(self, seed: int) -> None:
+        """Seed what the framework draws from (weight init, dropout masks)."""
+        keras.utils.set_random_seed(seed)
+
+    def to_batch(self, built: Built, x, y=None):
+        """numpy inputs (and targets, as the data layer gives them) -> tensors in the form the
+        model and `train_step`'s loss take."""
+        with _oom(), runtime.placement(built.device):
+            return runtime.to_batch(built.graph, x, y)
+
+    def predict_numpy(self, built: Built, x):
+        """Inference on numpy inputs; the model's outputs as float32 numpy."""
+        return self.to_numpy(self.forward(built, self.to_batch(built, x)[0]))
+
+    def save_checkpoint(self, built: Built, directory) -> str:
+        """Write the weights into `directory` (a `.keras` archive); returns the file name.
+        Written to a temporary name and renamed, so a crash never leaves half a checkpoint."""
+        return runtime.save_state(built.model.keras, directory)
+
+    def load_checkpoint(self, built: Built, directory) -> None:
+        runtime.load_state(built.model.keras, directory)
 
     def train_step(self, built: Built, optimizer, inputs, targets):
         model = built.model.keras

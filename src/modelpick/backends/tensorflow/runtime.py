@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -83,6 +85,39 @@ def loss_fn(graph: Graph):
     if graph.output_shape[-1] == 1:
         return keras.losses.BinaryCrossentropy(from_logits=final != "sigmoid")
     return keras.losses.SparseCategoricalCrossentropy(from_logits=final != "softmax")
+
+
+def to_batch(graph: Graph, x, y=None):
+    tokens = graph.input_kind == "tokens"
+    xt = tf.constant(np.asarray(x, dtype="int32" if tokens else "float32"))
+    if y is None:
+        return xt, None
+    out_shape = graph.output_shape
+    y = np.asarray(y)
+    if graph.task == "regression":
+        yt = y.astype("float32").reshape(len(y), *out_shape)
+    elif out_shape[-1] == 1:  # one sigmoid unit for two classes
+        yt = y.astype("float32").reshape(len(y), 1)
+    else:
+        yt = y.astype("int32")
+    return xt, tf.constant(yt)
+
+
+CHECKPOINT = "model.keras"
+
+
+def save_state(model, directory) -> str:
+    directory = Path(directory)
+    tmp = directory / ("partial-" + CHECKPOINT)  # Keras wants the .keras suffix
+    with quiet_stderr():
+        model.save(tmp)
+    os.replace(tmp, directory / CHECKPOINT)
+    return CHECKPOINT
+
+
+def load_state(model, directory) -> None:
+    with quiet_stderr():
+        model.load_weights(Path(directory) / CHECKPOINT)
 
 
 def synchronize(device: str) -> None:

@@ -91,10 +91,45 @@ class TorchBackend:
     def to_numpy(self, outputs):
         return outputs.detach().float().cpu().numpy()
 
-    def make_optimizer(self, built: Built):
-        opt = torch.optim.AdamW(built.model.parameters(), lr=1e-3)
+    def make_optimizer(
+        self,
+        built: Built,
+        lr: float = 1e-3,
+        weight_decay: float = 0.01,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+    ):
+        opt = torch.optim.AdamW(
+            built.model.parameters(), lr=lr, weight_decay=weight_decay, betas=betas, eps=eps
+        )
         scaler = torch.amp.GradScaler(built.device) if built.precision == "fp16" else None
         return opt, scaler
+
+    def set_learning_rate(self, optimizer, lr: float) -> None:
+        for group in optimizer[0].param_groups:
+            group["lr"] = lr
+
+    def seed(self, seed: int) -> None:
+        """Seed what the framework draws from (weight init, dropout masks)."""
+        torch.manual_seed(seed)
+
+    def to_batch(self, built: Built, x, y=None):
+        """numpy inputs (and targets, as the data layer gives them) -> device tensors in the
+        form the model and `train_step`'s loss take."""
+        with _oom():
+            return runtime.to_batch(built.graph, built.device, x, y)
+
+    def predict_numpy(self, built: Built, x):
+        """Inference on numpy inputs; the model's outputs as float32 numpy."""
+        return self.to_numpy(self.forward(built, self.to_batch(built, x)[0]))
+
+    def save_checkpoint(self, built: Built, directory) -> str:
+        """Write the weights (a torch `state_dict`) into `directory`; returns the file name.
+        Written to a temporary name and renamed, so a crash never leaves half a checkpoint."""
+        return runtime.save_state(built.model, directory)
+
+    def load_checkpoint(self, built: Built, directory) -> None:
+        runtime.load_state(built.model, directory, built.device)
 
     def train_step(self, built: Built, optimizer, inputs, targets):
         with _oom():  # raised "from None": a traceback would keep the step's tensors alive

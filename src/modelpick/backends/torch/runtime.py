@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import os
+from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -82,6 +85,41 @@ def loss_fn(graph: Graph, outputs, targets):
     if final == "softmax":  # the seeds end in softmax: cross-entropy on probabilities
         return F.nll_loss(torch.log(flat.clamp_min(1e-7)), targets.reshape(-1))
     return F.cross_entropy(flat, targets.reshape(-1))
+
+
+def to_batch(graph: Graph, device: str, x, y=None):
+    tokens = graph.input_kind == "tokens"
+    xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.int64 if tokens else np.float32))
+    xt = xt.to(device)
+    if device == "cuda" and graph.layout == "image":
+        xt = xt.contiguous(memory_format=torch.channels_last)
+    if y is None:
+        return xt, None
+    out_shape = graph.output_shape
+    y = np.asarray(y)
+    if graph.task == "regression":
+        yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32).reshape(len(y), *out_shape))
+    elif out_shape[-1] == 1:  # one sigmoid unit for two classes
+        yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.float32).reshape(len(y), 1))
+    else:
+        yt = torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+    return xt, yt.to(device)
+
+
+CHECKPOINT = "model.pt"
+
+
+def save_state(model, directory) -> str:
+    directory = Path(directory)
+    tmp = directory / (CHECKPOINT + ".partial")
+    torch.save(model.state_dict(), tmp)
+    os.replace(tmp, directory / CHECKPOINT)
+    return CHECKPOINT
+
+
+def load_state(model, directory, device: str) -> None:
+    state = torch.load(Path(directory) / CHECKPOINT, map_location=device, weights_only=True)
+    model.load_state_dict(state)
 
 
 def synchronize(device: str) -> None:
