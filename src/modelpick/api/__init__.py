@@ -170,9 +170,10 @@ def estimate(profile: Any, arch: str, catalog: str | Path | None = None, warn=No
     return Estimate(prof, built, preds, device, [*notes, *pnotes, *built.graph.notes])
 
 
-def validate(*profiles: str | Path) -> Validation:
-    """Check each profile file against the schema and the device table; never raises for a
-    bad file (each gets its one-line error)."""
+def validate(*profiles: str | Path, data: bool = False) -> Validation:
+    """Check each profile file against the schema and the device table; with `data`, also load
+    the data its `data.path` names and check it against the profile, as `train` would before
+    training (nothing is trained). Never raises for a bad file (each gets its one-line error)."""
     from ..advise.hardware import check_gpu_key
     from ..advise.profile import load_profile as _load
 
@@ -185,7 +186,14 @@ def validate(*profiles: str | Path) -> Validation:
                 check_gpu_key(prof.budget.gpu)
             except UnknownNameError as exc:
                 raise ProfileError(f"{path}: budget.gpu: {exc}") from None
-            checks.append(FileCheck(str(path)))
+            report = None
+            if data:
+                from ..train.data import check_dataset
+
+                if prof.data.path is None:
+                    raise ProfileError(f"{path}: data.path: required to check the data (--data)")
+                report = check_dataset(prof, None, _profile_dir(path))
+            checks.append(FileCheck(str(path), data=report))
         except InputError as exc:
             checks.append(FileCheck(str(path), str(exc)))
     return Validation(checks)

@@ -242,6 +242,7 @@ class Estimate:
 class FileCheck:
     path: str
     error: str | None = None
+    data: dict | None = None  # `validate --data`: the data set's summary (train.data.check_dataset)
 
     @property
     def ok(self) -> bool:
@@ -261,7 +262,11 @@ class Validation:
     def to_dict(self) -> dict:
         return {
             "ok": self.ok,
-            "files": [{"path": f.path, "ok": f.ok, "error": f.error} for f in self.files],
+            "files": [
+                {"path": f.path, "ok": f.ok, "error": f.error}
+                | ({"data": f.data} if f.data is not None else {})
+                for f in self.files
+            ],
         }
 
 

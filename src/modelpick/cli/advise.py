@@ -69,16 +69,23 @@ def estimate(
 @errors_to_exit
 def validate(
     profiles: Annotated[list[Path], typer.Argument(help="task profile YAML files")],
+    data: Annotated[
+        bool, typer.Option("--data", help="also load data.path and check it against the profile")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Check task profiles against the schema and device table (for CI); exit 2 if invalid."""
-    result = api.validate(*profiles)
+    result = api.validate(*profiles, data=data)
     if json_out:
         print_json(result.to_dict())
     else:
         for f in result.files:
             if f.ok:
                 typer.echo(f"ok: {clean(f.path)}")
+                if f.data is not None:
+                    from .render_train import render_data_check
+
+                    render_data_check(f.data)
             else:
                 echo_error(f.error)
     if not result.ok:

@@ -102,3 +102,34 @@ def render_predictions(doc: dict) -> None:
         for r in rows:
             table.add_row(safe(r["id"]), safe(r["label"]), f"{r['probability']:.3f}")
     out.print(table)
+
+
+def render_data_check(report: dict) -> None:
+    """`validate --data`: what was read, how it splits, per-class counts, warnings."""
+    from rich.table import Table
+
+    out = _console()
+    samples = report.get("samples") or {}
+    out.print(
+        markup(
+            "  data: {} ({}), input {} {}, {} train + {} validation samples",
+            report.get("source"),
+            report.get("format"),
+            "×".join(str(d) for d in report.get("input_shape") or []),
+            report.get("input_dtype"),
+            samples.get("train"),
+            samples.get("val"),
+        )
+    )
+    classes = report.get("classes")
+    if classes:
+        table = Table(show_edge=False, pad_edge=False)
+        for col in ("class", "train", "val"):
+            table.add_column(col, justify="left" if col == "class" else "right")
+        for c in classes[:50]:
+            table.add_row(safe(c.get("name")), str(c.get("train")), str(c.get("val")))
+        if len(classes) > 50:
+            table.add_row(f"… {len(classes) - 50} more", "", "")
+        out.print(table)
+    for w in report.get("warnings") or []:
+        out.print(markup("  [yellow]warning:[/] {}", w))
