@@ -1,6 +1,6 @@
 """The package's imports flow one way, down the stages (docs/architecture.md):
 
-    cli → api → measure → advise → families / backends → graph → errors, yamlio, safeio
+    cli → api → train → measure → advise → families / backends → graph → errors, yamlio, safeio
 
 Every `import` and `from ... import` in src/modelpick, at module level or inside a function, is
 read with `ast` and checked against the table below: a stage may import itself and the stages
@@ -29,8 +29,9 @@ ALLOWED = {
     "backends": {"graph", "errors"},
     "advise": {"families", "graph", *BASE},
     "measure": {"advise", "backends", "families", "graph", *BASE},
-    "api": {"measure", "advise", "backends", "families", "graph", *BASE},
-    "cli": {"api", "measure", "advise", "backends", "families", "graph", *BASE},
+    "train": {"measure", "advise", "backends", "families", "graph", *BASE},
+    "api": {"train", "measure", "advise", "backends", "families", "graph", *BASE},
+    "cli": {"api", "train", "measure", "advise", "backends", "families", "graph", *BASE},
     # the package root: lazy names only (PEP 562), resolved through importlib at run time
     "__init__": set(),
     "__main__": {"cli"},

@@ -4,7 +4,8 @@
     ├── InputError                  2  bad input: profile, catalog, arguments
     │   ├── ProfileError               a task profile that does not validate
     │   ├── CatalogError               a catalog file that does not validate
-    │   └── UnknownNameError           an architecture / device name that is not known
+    │   ├── UnknownNameError           an architecture / device name that is not known
+    │   └── DataError                  a data set that cannot be read or does not match the profile
     ├── NoAnswerError               1  the question has no answer (nothing fits the budget)
     └── UnavailableError            3  a requested backend or device is not available
 
@@ -34,6 +35,11 @@ class CatalogError(InputError):
 
 class UnknownNameError(InputError):
     """A name (architecture, device) that is not known; the message suggests the closest."""
+
+
+class DataError(InputError):
+    """A data set (or a saved preprocess file) that cannot be read or does not match the
+    profile; the message is one line: `file: what differs (expected …, received …)`."""
 
 
 class NoAnswerError(ModelpickError):

@@ -382,3 +382,38 @@ def test_schema_command_prints_json():
     assert result.exit_code == 0, result.output
     assert result.stderr == ""
     assert json.loads(result.stdout) == profile_schema()
+
+
+# --- data: the fields `modelpick train` reads ----------------------------------------------
+
+
+def test_data_fields_for_training():
+    prof = parse_profile(
+        profile(
+            "tabular",
+            data={"train_samples": 100, "path": "d.csv", "val_fraction": 0.25, "label": "y"},
+        )
+    )
+    assert prof.data.path == "d.csv" and prof.data.val_fraction == 0.25 and prof.data.label == "y"
+    plain = parse_profile(profile("tabular")).data
+    assert plain.path is None and plain.val_fraction is None and plain.label == "label"
+    assert plain.text == "text" and plain.series_id == "series_id" and plain.time == "time"
+
+
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        ({"val_path": "v.csv", "val_fraction": 0.1}, "data: give val_path or val_fraction"),
+        ({"val_fraction": 1.0}, "data.val_fraction: expected a value less than 1"),
+        ({"val_fraction": 0}, "data.val_fraction: expected a value greater than 0"),
+        ({"label": 3}, "data.label: expected a column name or a list of column names"),
+        ({"label": []}, "data.label: expected at least one label column"),
+        ({"label": ["a", "a"]}, "data.label: a label column is named twice"),
+        ({"path": ""}, "data.path: expected at least 1 character"),
+        ({"max_memory_gb": 0}, "data.max_memory_gb: expected a value greater than or equal"),
+        ({"lable": "y"}, "data.lable: unknown key (did you mean 'label'?)"),
+    ],
+)
+def test_data_field_errors(data, expected):
+    message = error_of(profile(data={"train_samples": 10, **data}))
+    assert message.startswith("p.yaml: ") and expected in message, message

@@ -90,7 +90,91 @@ class TabularInput(_Strict):
 
 
 class Data(_Strict):
+    """The data set: how many samples (for the predictions) and, for `modelpick train` and
+    `validate --data`, where it is and how to read it (docs/data.md)."""
+
     train_samples: int = _count(10**12, "training examples")
+    path: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="data file or folder (.npz, .csv, .parquet, .jsonl, a folder of class "
+        "folders); relative to the profile's directory; `--data PATH` overrides it",
+    )
+    val_path: str | None = Field(
+        None,
+        min_length=1,
+        max_length=4096,
+        description="validation data of the same format (default: x_val/y_val in a .npz, "
+        "else a val_fraction of the data)",
+    )
+    val_fraction: float | None = Field(
+        None,
+        gt=0,
+        lt=1,
+        description="share of the data held out for validation when there is no val_path "
+        "(default 0.2; stratified for classification, seeded)",
+    )
+    label: str | list[str] = Field(
+        "label",
+        description="label column (.csv, .parquet, .jsonl); a list of columns for a regression "
+        "with several outputs",
+    )
+    text: str = Field("text", min_length=1, description="text column (.csv, .jsonl)")
+    series_id: str = Field(
+        "series_id", min_length=1, description="series id column of a long-format time series CSV"
+    )
+    time: str = Field(
+        "time", min_length=1, description="time column of a long-format time series CSV"
+    )
+    sample_rate: int | None = Field(
+        None,
+        gt=0,
+        le=1_000_000,
+        description="spectrogram input only: clips are resampled to this rate before the "
+        "log-mel (default 16000)",
+    )
+    seconds: float | None = Field(
+        None,
+        gt=0,
+        le=36_000,
+        description="spectrogram input only: clips are padded or cut to this length "
+        "(default: the longest training clip)",
+    )
+    max_memory_gb: float | None = Field(
+        None,
+        ge=1e-6,
+        le=100_000,
+        description="memory (GiB) an in-memory data set (.npz, .csv, .parquet, .jsonl) may take "
+        "(default: half the memory available when it is read)",
+    )
+
+    @field_validator("label", mode="before")
+    @classmethod
+    def _label_type(cls, label: object) -> object:
+        if isinstance(label, str) or (
+            isinstance(label, list) and all(isinstance(x, str) for x in label)
+        ):
+            return label
+        raise ValueError("expected a column name or a list of column names")
+
+    @field_validator("label")
+    @classmethod
+    def _labels(cls, label: str | list[str]) -> str | list[str]:
+        names = [label] if isinstance(label, str) else label
+        if not names:
+            raise ValueError("expected at least one label column")
+        if any(not name for name in names):
+            raise ValueError("a column name cannot be empty")
+        if len(set(names)) != len(names):
+            raise ValueError("a label column is named twice")
+        return label
+
+    @model_validator(mode="after")
+    def _one_validation(self) -> Data:
+        if self.val_path is not None and self.val_fraction is not None:
+            raise ValueError("give val_path or val_fraction, not both")
+        return self
 
 
 class Budget(_Strict):

@@ -1,0 +1,167 @@
+"""`modelpick train` and `predict` from the command line: the run directory, --json, the
+interrupt, refusals. Data: scikit-learn's digits written as .npz (ships inside the package)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+datasets = pytest.importorskip("sklearn.datasets")
+
+from modelpick.cli.app import run  # noqa: E402
+
+PROFILE = """\
+name: digits
+domain: vision
+task: classification
+input: {{channels: 1, height: 8, width: 8}}
+outputs: 10
+data:
+  train_samples: 1438
+  path: {path}
+budget:
+  device: cpu
+  memory_gb: 4
+  train_minutes: {minutes}
+  batch_size: 64
+"""
+
+
+@pytest.fixture(scope="module")
+def digits_dir(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("digits")
+    data = datasets.load_digits()
+    np.savez(d / "digits.npz", x=data.images[:, None].astype("float32"), y=data.target)
+    np.savez(d / "new.npz", x=data.images[:20, None].astype("float32"))
+    (d / "digits.yaml").write_text(PROFILE.format(path="digits.npz", minutes=5))
+    return d
+
+
+def _train(capsys, *args) -> tuple[int, str, str]:
+    code = run(["train", *map(str, args)])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_train_writes_a_usable_run_and_json_is_the_only_stdout(digits_dir, tmp_path, capsys):
+    out = tmp_path / "run"
+    code, stdout, _ = _train(
+        capsys,
+        digits_dir / "digits.yaml",
+        "--arch",
+        "mlp-w256-d2",
+        "--epochs",
+        "6",
+        "--output",
+        out,
+        "--json",
+    )
+    assert code == 0
+    doc = json.loads(stdout)  # nothing but the final record on stdout
+    assert doc["stopped"] in ("epochs", "early_stopping")
+    assert doc["best"]["val_accuracy"] > 0.9  # chance is 0.1
+    assert sorted(p.name for p in out.iterdir()) == [
+        "metrics.json",
+        "model.pt",
+        "preprocess.json",
+        "run.json",
+    ]
+    assert json.loads((out / "metrics.json").read_text()) == doc
+    curves = doc["epochs"]
+    assert [e["epoch"] for e in curves] == list(range(1, len(curves) + 1))
+    assert {"train_loss", "val_loss", "val_accuracy", "train_s", "lr_end"} <= set(curves[0])
+    cost = doc["cost"]
+    for key in ("train_step_ms", "epoch_s", "peak_memory_bytes"):
+        assert cost[key]["measured"] > 0 and cost[key]["predicted"] > 0
+        want = 100 * (cost[key]["predicted"] - cost[key]["measured"]) / cost[key]["measured"]
+        assert cost[key]["error_pct"] == pytest.approx(want)
+    # predict: the same preprocessing, the trained weights
+    code = run(["predict", str(out), str(digits_dir / "new.npz"), "--json"])
+    pred = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(pred["predictions"]) == 20
+    truth = datasets.load_digits().target[:20]
+    hits = sum(int(r["label"]) == t for r, t in zip(pred["predictions"], truth))
+    assert hits >= 16
+    assert all(abs(sum(r["probabilities"]) - 1) < 1e-4 for r in pred["predictions"])
+
+
+def test_an_existing_output_directory_is_never_overwritten(digits_dir, tmp_path, capsys):
+    out = tmp_path / "taken"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    code, stdout, err = _train(
+        capsys, digits_dir / "digits.yaml", "--arch", "mlp-w64-d1", "--output", out
+    )
+    assert code == 2 and stdout == ""
+    assert err.count("\n") == 1 and "not empty" in err and "Traceback" not in err
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--arch", "lstm_2layer"], "text architecture"),
+        (["--arch", "mlp-w64-d1", "--epochs", "0"], "--epochs"),
+        (["--arch", "mlp-w64-d1", "--minutes", "-1"], "--minutes"),
+        (["--arch", "mlp-w64-d1", "--precision", "fp8"], "--precision"),
+        (["--arch", "nosuch"], "unknown architecture"),
+    ],
+)
+def test_bad_arguments_are_one_line(digits_dir, tmp_path, capsys, args, words):
+    code, stdout, err = _train(
+        capsys, digits_dir / "digits.yaml", *args, "--output", tmp_path / "o"
+    )
+    assert code in (2, 3), err
+    assert stdout == "" and err.count("\n") == 1 and "Traceback" not in err
+    assert words in err
+    assert not (tmp_path / "o").exists()  # refused before anything was written
+
+
+def test_predict_refuses_a_folder_that_is_no_run(tmp_path, capsys):
+    code = run(["predict", str(tmp_path), str(tmp_path / "x.npz")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "run.json" in err
+
+
+def test_ctrl_c_stops_after_the_batch_and_keeps_the_best(digits_dir, tmp_path):
+    out = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "modelpick",
+            "train",
+            str(digits_dir / "digits.yaml"),
+            "--arch",
+            "mlp-w64-d1",
+            "--epochs",
+            "100000",
+            "--output",
+            str(out),
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    lines = []
+    for line in proc.stderr:  # one line per finished epoch (stderr is not a terminal here)
+        lines.append(line)
+        if line.startswith("epoch") and " 2 " in line[:10]:
+            proc.send_signal(signal.SIGINT)
+            break
+    rest, _ = proc.communicate(timeout=120)[::-1], None
+    assert proc.returncode == 130, (lines, rest)
+    assert "interrupted" in rest[0] and "Traceback" not in rest[0]
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["stopped"] == "interrupted"
+    assert doc["best_epoch"] >= 2 and (out / "model.pt").exists()
