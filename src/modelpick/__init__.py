@@ -35,7 +35,7 @@ _LAZY = {
         "report",
         "get_backend",
         "load_data",
-        "train",
+        "train_model",  # `train` is the subpackage modelpick.train
         "predict",
     )
 }

@@ -446,7 +446,7 @@ def load_data(profile: Any, data: str | Path | None = None, seed: int = 0):
     return load_dataset(prof, _file("--data", data, optional=True), _profile_dir(profile), seed)
 
 
-def train(
+def train_model(
     profile: Any,
     arch: str,
     backend: str | None = None,
@@ -464,7 +464,8 @@ def train(
     warn=None,
     stop=None,
 ) -> TrainRun:
-    """Train `arch` on the profile's data (or `data`) and write a run directory (`output`,
+    """`modelpick train`: train `arch` on the profile's data (or `data`) and write a run
+    directory (`output`,
     default runs/<profile>-<arch>-<time>/): checkpoint, preprocessing, metrics.json.
 
     Stops at `epochs`, at early stopping, or at the time limit (`minutes`, default the
@@ -626,6 +627,6 @@ __all__ = [
     "recommend",
     "report",
     "schema",
-    "train",
+    "train_model",
     "validate",
 ]

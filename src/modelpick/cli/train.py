@@ -151,7 +151,7 @@ def train(
     )
     if live:
         with live:
-            result = api.train(
+            result = api.train_model(
                 profile,
                 arch,
                 on_status=live.status,
@@ -161,7 +161,7 @@ def train(
             )
     else:
         on_epoch = (lambda rec: plain.print(_epoch_line(rec), highlight=False)) if plain else None
-        result = api.train(profile, arch, on_epoch=on_epoch, **kwargs)
+        result = api.train_model(profile, arch, on_epoch=on_epoch, **kwargs)
     doc = result.to_dict()
     if json_out:
         print_json(doc)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import warnings
 from pathlib import Path
 
 import keras
@@ -109,7 +110,9 @@ CHECKPOINT = "model.keras"
 def save_state(model, directory) -> str:
     directory = Path(directory)
     tmp = directory / ("partial-" + CHECKPOINT)  # Keras wants the .keras suffix
-    with quiet_stderr():
+    # Keras 3.x's own saving code trips numpy 2's __array__(copy=) DeprecationWarning; not ours
+    with quiet_stderr(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module="keras")
         model.save(tmp)
     os.replace(tmp, directory / CHECKPOINT)
     return CHECKPOINT
