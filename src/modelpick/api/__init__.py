@@ -458,11 +458,13 @@ def train_model(
     output: str | Path | None = None,
     data: str | Path | None = None,
     catalog: str | Path | None = None,
+    patience: int | None = None,
     on_status: Callable[[str], None] | None = None,
     on_batch: Callable | None = None,
     on_epoch: Callable[[dict], None] | None = None,
     warn=None,
     stop=None,
+    started: float | None = None,
 ) -> TrainRun:
     """`modelpick train`: train `arch` on the profile's data (or `data`) and write a run
     directory (`output`,
@@ -471,6 +473,10 @@ def train_model(
     Stops at `epochs`, at early stopping, or at the time limit (`minutes`, default the
     profile's budget.train_minutes), whichever comes first. Ctrl-C stops after the current
     batch and keeps the best checkpoint (`interrupted` is then True).
+
+    The time limit counts from `started` (a `time.monotonic()` reading; default: this call),
+    and covers reading the data, building, training, validation and saving. The CLI passes
+    the process's start, so that `--minutes` is what a stopwatch around the command reads.
     """
     import math
     import time
@@ -478,11 +484,12 @@ def train_model(
     from ..train.loop import StopFlag
     from ..train.run import default_output, prepare_output, train_run
 
-    started = time.monotonic()
+    if started is None:
+        started = time.monotonic()
     arch = _text("--arch", arch)
     _choice("--precision", precision, PRECISIONS)
     if epochs is not None:
-        epochs = _count("--epochs", epochs)
+        epochs = _count("epochs", epochs)
     if minutes is not None and (
         isinstance(minutes, bool)
         or not isinstance(minutes, (int, float))
@@ -492,6 +499,11 @@ def train_model(
         raise InputError(
             f"--minutes: expected a number of minutes in [0.001, 1e7]; received {minutes!r}"
         )
+    from ..train.recipe import DEFAULT_RECIPE
+
+    recipe = DEFAULT_RECIPE
+    if patience is not None:
+        recipe = recipe._replace(patience=_count("patience", patience))
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32:
         raise InputError(f"--seed: expected an integer in [0, 2**32); received {seed!r}")
     prof = load_profile(profile)
@@ -500,7 +512,12 @@ def train_model(
     cat = load_catalog(catalog)
     from ..advise.catalog import build_named
 
-    build_named(cat, arch, prof)  # an architecture that cannot serve the task fails before data
+    planned = build_named(cat, arch, prof)  # one that cannot serve the task fails before data
+    if len(planned.graph.output_shape) > 1:
+        raise InputError(
+            f"{arch} predicts {planned.graph.output_shape} per sample (one output per time step); "
+            "`train` takes one label per sample: choose an architecture that pools over time"
+        )
     if on_status:
         on_status("reading the data")
     dataset = load_data(prof if not isinstance(profile, (str, Path)) else profile, data, seed)
@@ -522,6 +539,7 @@ def train_model(
             minutes=minutes if minutes is not None else prof.budget.train_minutes,
             epochs=epochs,
             seed=seed,
+            recipe=recipe,
             notes=notes,
             on_batch=on_batch,
             on_epoch=on_epoch,
@@ -546,7 +564,7 @@ def predict(
 
     run_dir, run_doc, pre_doc = read_run(_file("RUN_DIR", run))
     inputs = _file("INPUT", inputs)
-    batch_size = _count("--batch-size", batch_size)
+    batch_size = _count("batch_size", batch_size)
     graph = rebuild_graph(run_doc, str(run_dir / "run.json"))
     be = get_backend(run_doc["backend"])
     dev, _ = local_device(device, be, None, calibrated=False)

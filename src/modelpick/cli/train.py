@@ -100,6 +100,20 @@ def _epoch_line(rec: dict) -> str:
     )
 
 
+def _process_start() -> float:
+    """When this process started, on the monotonic clock: `--minutes` then includes Python's
+    start-up and the framework's import, as a stopwatch around the command would."""
+    import time
+
+    import psutil
+
+    try:
+        age = time.time() - psutil.Process().create_time()
+    except (psutil.Error, OSError):
+        age = 0.0
+    return time.monotonic() - max(0.0, min(age, 3600.0))
+
+
 @errors_to_exit
 def train(
     profile: ProfileArg,
@@ -116,6 +130,10 @@ def train(
         typer.Option("--minutes", help="wall-clock limit (default: budget.train_minutes)"),
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="data split, shuffling, init")] = 0,
+    patience: Annotated[
+        Optional[int],  # noqa: UP045
+        typer.Option("--patience", help="epochs without a better val loss before stopping [5]"),
+    ] = None,
     output: Annotated[
         Optional[Path],  # noqa: UP045
         typer.Option(
@@ -138,12 +156,14 @@ def train(
 
         plain = make_console(stderr=True)
     kwargs = dict(
+        started=_process_start(),
         backend=backend,
         device=device,
         precision=precision,
         epochs=epochs,
         minutes=minutes,
         seed=seed,
+        patience=patience,
         output=output,
         data=data,
         catalog=catalog,
