@@ -165,3 +165,22 @@ def test_ctrl_c_stops_after_the_batch_and_keeps_the_best(digits_dir, tmp_path):
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["stopped"] == "interrupted"
     assert doc["best_epoch"] >= 2 and (out / "model.pt").exists()
+
+
+def test_a_budget_spent_before_the_first_step_trains_nothing_and_leaves_nothing(
+    digits_dir, tmp_path, capsys
+):
+    out = tmp_path / "run"
+    # 0.001 min = 60 ms: less than the process has already lived (the CLI counts from its start)
+    code, stdout, err = _train(
+        capsys,
+        digits_dir / "digits.yaml",
+        "--arch",
+        "mlp-w64-d1",
+        "--minutes",
+        "0.001",
+        "--output",
+        out,
+    )
+    assert code == 1 and "nothing was trained" in err and err.count("\n") == 1
+    assert not out.exists()

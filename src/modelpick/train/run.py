@@ -15,6 +15,7 @@ still a usable one.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -27,7 +28,7 @@ from typing import Any
 
 from ..advise.catalog import Architecture, _tuples, build_named, io_spec
 from ..advise.predict import predict
-from ..errors import InputError
+from ..errors import InputError, NoAnswerError
 from ..families import FAMILIES, IOSpec, build_graph
 from ..graph import cost
 from ..safeio import atomic_write_text, load_json_file
@@ -206,6 +207,18 @@ def train_run(
         clock=clock,
     )
     wall_s = clock() - started
+    if result.checkpoint is None:  # not one step fitted before the deadline (or an interrupt)
+        for name in (RUN_FILE, PREPROCESS_FILE):
+            (output / name).unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            output.rmdir()
+        if result.stopped == "interrupted":
+            raise KeyboardInterrupt
+        raise NoAnswerError(
+            f"the time limit ({minutes:g} min) was spent before the first training step "
+            f"({wall_s:.1f} s on start-up, reading the data and building); nothing was trained: "
+            "raise --minutes"
+        )
 
     # Measured epoch time: the median over complete epochs, leaving out the first while there
     # are others (it pays for warm-up: allocator growth, graph tracing in TensorFlow).
