@@ -11,6 +11,7 @@ import numpy as np
 from ...errors import DataError
 
 _INT = re.compile(r"[+-]?\d+\Z")
+F32_MAX = float(np.finfo(np.float32).max)
 
 
 def label_text(values) -> list[str]:
@@ -71,12 +72,23 @@ def class_ids(
     return ids, names
 
 
-def check_int_labels(y: np.ndarray, shown: str, what: str, outputs: int, full: bool) -> None:
+def _number(v) -> str:
+    """A label value for a message: 3, not 3.0; 1e+300, not its 301 digits."""
+    if isinstance(v, float) and (not v.is_integer() or abs(v) >= 2**53):
+        return f"{v:g}"
+    return str(int(v))
+
+
+def check_int_labels(y: np.ndarray, shown: str, what: str, outputs: int, full: bool) -> np.ndarray:
+    """`y` (whole numbers of any numeric dtype) as int64 class ids, checked against `outputs`
+    before the cast (a 1e300 or a uint64 beyond int64 must not wrap round into range)."""
     if y.size and (y.min() < 0 or y.max() >= outputs):
+        lo, hi = (_number(v.item()) for v in (y.min(), y.max()))
         raise DataError(
             f"{shown}: {what} has labels outside 0..{outputs - 1} (the profile's outputs is "
-            f"{outputs}; received min {int(y.min())}, max {int(y.max())})"
+            f"{outputs}; received min {lo}, max {hi})"
         )
+    y = y.astype(np.int64)
     if full:
         counts = np.bincount(y, minlength=outputs)
         empty = np.flatnonzero(counts == 0)
@@ -86,6 +98,7 @@ def check_int_labels(y: np.ndarray, shown: str, what: str, outputs: int, full: b
                 f"{shown}: {what} has {outputs - empty.size} classes; the profile's outputs is "
                 f"{outputs} (no samples of class {listed})"
             )
+    return y
 
 
 def regression_targets(values: np.ndarray, shown: str, what: str, outputs: int) -> np.ndarray:
@@ -101,6 +114,12 @@ def regression_targets(values: np.ndarray, shown: str, what: str, outputs: int) 
     if bad.any():
         i = int(np.flatnonzero(bad.any(axis=1))[0])
         raise DataError(f"{shown}: {what} has a NaN or infinite target (sample {i + 1})")
+    big = np.abs(y) > F32_MAX  # finite here, infinite as float32: the loss would be too
+    if big.any():
+        i = int(np.flatnonzero(big.any(axis=1))[0])
+        raise DataError(
+            f"{shown}: {what} has a target beyond float32's range, about ±3.4e38 (sample {i + 1})"
+        )
     return y.astype(np.float32)
 
 

@@ -15,7 +15,7 @@ from . import _common as C
 from . import _tables
 from ._io import CACHE_BYTES, class_folders, memory_limit, resolve, stat_path
 from ._spec import AudioSpec, ImageSpec, Norm, PreprocessSpec, SeriesSpec
-from .preprocess import Preprocess
+from .preprocess import Preprocess, _finite_samples
 
 ACCEPTED = {
     "vision": "a folder of class folders of PNG or JPEG images, or a .npz file",
@@ -31,8 +31,8 @@ USES = {  # data fields each format reads (besides train_samples, path, val_path
     "text_csv": {"label", "text", "max_memory_gb"},
     "jsonl": {"label", "text", "max_memory_gb"},
     "long_csv": {"label", "series_id", "time", "max_memory_gb"},
-    "image_folder": set(),
-    "wav_folder": {"sample_rate", "seconds"},
+    "image_folder": {"max_memory_gb"},  # whether the decoded folder is kept in memory
+    "wav_folder": {"sample_rate", "seconds", "max_memory_gb"},
 }
 DEFAULT_VAL_FRACTION = 0.2
 DEFAULT_SAMPLE_RATE = 16000
@@ -265,9 +265,7 @@ def _npz_labels(ctx: _Ctx, y: np.ndarray, n: int, shown: str, key: str, full: bo
             raise DataError(
                 f"{shown}: {key} has labels that are not whole numbers; expected class ids"
             )
-    y = y.astype(np.int64)
-    C.check_int_labels(y, shown, key, p.outputs, full)
-    return y
+    return C.check_int_labels(y, shown, key, p.outputs, full)
 
 
 def _npz(ctx: _Ctx, fmt: str):
@@ -641,12 +639,13 @@ def _long(ctx: _Ctx, fmt: str):
     if warn:
         ctx.warnings.append(warn)
 
-    def norm(r):
+    def norm(r, shown):
         x = pre.normalise(r)
         x[np.isnan(x)] = 0.0
+        _finite_samples(x, shown, "series have values beyond float32's range once normalised")
         return x
 
-    x = norm(raw)
+    x = norm(raw, ctx.shown)
     if va is None:
-        return C.ArraySplit(x, y), C.ArraySplit(norm(raw_v), yv), pre
+        return C.ArraySplit(x, y), C.ArraySplit(norm(raw_v, ctx.val_shown), yv), pre
     return C.ArraySplit(x[tr], y[tr]), C.ArraySplit(x[va], y[va]), pre

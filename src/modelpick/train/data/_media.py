@@ -37,6 +37,9 @@ def decode_image(real: Path, shown: str, mode: str, height: int, width: int):
     data = read_bytes(real, shown, "an image file")
     try:
         with warnings.catch_warnings():
+            # Pillow's warnings (corrupt EXIF, palette transparency) are not the user's concern
+            # and would break the one-line output; a decompression bomb is an error
+            warnings.simplefilter("ignore")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             im = Image.open(io.BytesIO(data))
             if im.format not in ("PNG", "JPEG"):
@@ -44,6 +47,11 @@ def decode_image(real: Path, shown: str, mode: str, height: int, width: int):
                     f"{shown}: not a PNG or JPEG image (Pillow reads it as {im.format})"
                 )
             im.load()
+            if im.mode.startswith("I"):
+                # a 16-bit grey PNG (I;16, or I): Pillow's convert() clips it at 255, which
+                # would make nearly every pixel white; scale 0..65535 to 0..255 first
+                wide = np.asarray(im, dtype=np.float64)
+                im = Image.fromarray(np.rint(np.clip(wide, 0, 65535) / 257.0).astype(np.uint8))
             if im.mode != mode:
                 im = im.convert(mode)
             resized = im.size != (width, height)

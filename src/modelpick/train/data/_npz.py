@@ -30,6 +30,12 @@ def read_npz(real: Path, shown: str, max_gb: float | None, keys: tuple[str, ...]
             needed = 0
             for k in present:
                 shape, dtype = _header(z, k, shown)
+                if dtype.hasobject:
+                    raise DataError(f"{shown}: {k} is an array of Python objects; expected numbers")
+                if dtype.kind not in "biuf":
+                    raise DataError(f"{shown}: {k} has dtype {dtype}; expected numbers")
+                if any(n < 0 for n in shape):
+                    raise DataError(f"{shown}: {k} cannot be read (a damaged archive?)")
                 n = math.prod(shape)
                 needed += n * dtype.itemsize + (n * 4 if k.startswith("x") else 0)
             check_memory(shown, needed, "its arrays and a float32 copy of x", max_gb)
@@ -37,11 +43,7 @@ def read_npz(real: Path, shown: str, max_gb: float | None, keys: tuple[str, ...]
             for k in present:
                 try:
                     a = z[k]
-                except ValueError:
-                    raise DataError(
-                        f"{shown}: {k} is an array of Python objects; expected numbers"
-                    ) from None
-                except Exception:
+                except Exception:  # truncated data, a bad header (object arrays are refused above)
                     raise DataError(f"{shown}: {k} cannot be read (a damaged archive?)") from None
                 if a.dtype.kind not in "biuf":
                     raise DataError(f"{shown}: {k} has dtype {a.dtype}; expected numbers")

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DataError
+from ._common import F32_MAX
 
 
 def _time_key(df, column: str, shown: str) -> np.ndarray:
@@ -23,11 +24,19 @@ def _time_key(df, column: str, shown: str) -> np.ndarray:
             raise DataError(f"{shown}: row {i + 1}: time {column!r} is not finite")
         return v
     try:
-        return pd.to_datetime(s.astype(str), format="ISO8601", utc=True).to_numpy().astype(np.int64)
+        # tz-aware times come back from to_numpy() as Timestamp objects: drop the zone (all are
+        # UTC now) to get datetime64, whose integers order the times
+        t = pd.to_datetime(s.astype(str), format="ISO8601", utc=True).dt.tz_localize(None)
+        return t.to_numpy().astype(np.int64)
     except Exception:
         raise DataError(
             f"{shown}: time column {column!r} holds neither numbers nor ISO 8601 times"
         ) from None
+
+
+def _plain(v):
+    """A cell as Python shows it (1, not np.int64(1))."""
+    return v.item() if isinstance(v, np.generic) else v
 
 
 def group(df, shown: str, series_id: str, time: str):
@@ -48,7 +57,7 @@ def group(df, shown: str, series_id: str, time: str):
         k = int(np.flatnonzero(same)[0])
         raise DataError(
             f"{shown}: series {str(uniques[c[k]])!r} has two rows at time "
-            f"{df[time].iloc[order[k]]!r} (rows {order[k] + 1} and {order[k + 1] + 1})"
+            f"{_plain(df[time].iloc[order[k]])!r} (rows {order[k] + 1} and {order[k + 1] + 1})"
         )
     starts = np.flatnonzero(np.r_[True, c[1:] != c[:-1]])
     return order, starts, [str(u) for u in uniques]
@@ -63,12 +72,12 @@ def features_of(df, shown: str, features: list[str]) -> np.ndarray:
         if not (pd.api.types.is_numeric_dtype(s.dtype) or pd.api.types.is_bool_dtype(s.dtype)):
             raise DataError(f"{shown}: feature column {name!r} is not numeric")
         v = s.to_numpy(dtype=np.float64, na_value=np.nan)
-        bad = ~np.isfinite(v)
+        bad = ~np.isfinite(v) | (np.abs(np.nan_to_num(v)) > F32_MAX)
         if bad.any():
             i = int(np.flatnonzero(bad)[0])
             raise DataError(
-                f"{shown}: feature column {name!r} has a missing, NaN or infinite value "
-                f"(row {i + 1})"
+                f"{shown}: feature column {name!r} has a missing, NaN or infinite value, or "
+                f"one beyond float32's range (row {i + 1})"
             )
         out[:, j] = v
     return out

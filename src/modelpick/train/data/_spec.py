@@ -155,4 +155,20 @@ class PreprocessSpec(_S):
         if self.text is not None:
             if self.vocab_size is None or len(self.text.vocabulary) + 2 > self.vocab_size:
                 raise ValueError("the vocabulary does not fit vocab_size")
+            if len(self.input_shape) != 1:
+                raise ValueError("text takes input_shape [seq_len]")
+        if self.label_names is not None and len(set(self.label_names)) != len(self.label_names):
+            raise ValueError("a label name is listed twice")
+        if self.image is not None:
+            channels = {"L": 1, "RGB": 3, "RGBA": 4}[self.image.mode]
+            if len(self.input_shape) != 3 or self.input_shape[0] != channels:
+                raise ValueError(
+                    f"image mode {self.image.mode} takes input_shape [{channels}, height, width]"
+                )
+        if self.audio is not None:
+            a = self.audio
+            if a.form == "waveform" and self.input_shape != [1, a.samples]:
+                raise ValueError("a waveform takes input_shape [1, audio.samples]")
+            if a.form == "spectrogram" and len(self.input_shape) != 2:
+                raise ValueError("a spectrogram takes input_shape [frames, mel_bins]")
         return self

@@ -38,7 +38,29 @@ def read_csv(real: Path, shown: str, max_gb: float | None, text: bool = False):
             ) from None
         except Exception as exc:  # pandas' parser errors, MemoryError
             raise DataError(f"{shown}: not a CSV file pandas can read ({_reason(exc)})") from None
+        _no_renamed_duplicates(df, f, shown, pd)
     return _checked(df, shown)
+
+
+def _no_renamed_duplicates(df, f, shown: str, pd) -> None:
+    """pandas renames a repeated header name `a` to `a.1`: read the header row as data to tell
+    a real `a.1` from a renamed duplicate."""
+    names = [str(c) for c in df.columns]
+    if not any(n.rpartition(".")[0] in names for n in names):
+        return
+    f.seek(0)
+    try:
+        header = pd.read_csv(
+            f, header=None, nrows=1, dtype=str, encoding="utf-8", keep_default_na=False
+        )
+    except Exception:
+        return
+    raw = [str(c) for c in header.iloc[0].tolist()]
+    seen = set()
+    for n in raw:
+        if n in seen:
+            raise DataError(f"{shown}: column {n!r} is named twice in the header")
+        seen.add(n)
 
 
 def read_parquet(real: Path, shown: str, max_gb: float | None):

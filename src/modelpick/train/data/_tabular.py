@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...errors import DataError
+from ._common import F32_MAX
 from ._spec import Column, TabularSpec
 
 
@@ -28,6 +29,13 @@ def check_finite(df, columns: list[str], shown: str, rows) -> None:
             if bad.any():
                 i = int(np.flatnonzero(bad)[0])
                 raise DataError(f"{shown}: column {name!r} has an infinite value ({rows(i)})")
+            big = np.abs(np.nan_to_num(v)) > F32_MAX
+            if big.any():
+                i = int(np.flatnonzero(big)[0])
+                raise DataError(
+                    f"{shown}: column {name!r} has a value beyond float32's range, about "
+                    f"±3.4e38 ({rows(i)})"
+                )
 
 
 def fit(df, features: list[str], train_rows: np.ndarray, shown: str, want: int) -> TabularSpec:
@@ -102,7 +110,15 @@ def encode(spec: TabularSpec, df, shown: str) -> np.ndarray:
             if np.isinf(v).any():
                 i = int(np.flatnonzero(np.isinf(v))[0])
                 raise DataError(f"{shown}: column {c.name!r} has an infinite value (row {i + 1})")
-            z = ((v - c.mean) / c.std).astype(np.float32)
+            with np.errstate(over="ignore", invalid="ignore"):
+                z = ((v - c.mean) / c.std).astype(np.float32)
+            big = np.isinf(z)  # finite as given, beyond float32 once standardised
+            if big.any():
+                i = int(np.flatnonzero(big)[0])
+                raise DataError(
+                    f"{shown}: column {c.name!r} has a value beyond float32's range once "
+                    f"standardised (row {i + 1})"
+                )
             out[:, j] = np.where(np.isnan(z), np.float32(0), z)
             j += 1
         else:

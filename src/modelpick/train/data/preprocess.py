@@ -80,12 +80,13 @@ class Preprocess:
     def normalise(self, raw: np.ndarray) -> np.ndarray:
         """Samples (N, *input_shape) or one sample (*input_shape): (raw·scale − mean) / std,
         float32."""
-        x = np.asarray(raw, dtype=np.float32)
-        if self.spec.scale != 1.0:
-            x = x * np.float32(self.spec.scale)
-        if self._norm is not None:
-            mean, std = self._norm
-            x = (x - mean) / std
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow is checked by callers
+            x = np.asarray(raw, dtype=np.float32)
+            if self.spec.scale != 1.0:
+                x = x * np.float32(self.spec.scale)
+            if self._norm is not None:
+                mean, std = self._norm
+                x = (x - mean) / std
         return x.astype(np.float32, copy=False)
 
     @cached_property
@@ -144,11 +145,14 @@ class Preprocess:
         raw, lengths = _series.windows(values, order, starts, self.spec.input_shape[0])
         x = self.normalise(raw)
         x[np.isnan(x)] = 0.0
+        _finite_samples(x, shown, "series have values beyond float32's range once normalised")
         return x, lengths, ids, order, starts
 
     def npz_x(self, x: np.ndarray, shown: str, key: str = "x") -> np.ndarray:
         from ._npz import fit_layout
 
+        if len(x) == 0:
+            raise DataError(f"{shown}: {key} has no samples")
         x = fit_layout(x, shown, key, self.input_shape)
         if self.spec.domain == "text":
             if x.dtype.kind not in "iub":
@@ -161,16 +165,35 @@ class Preprocess:
                 )
             return x.astype(np.int32)
         if x.dtype.kind == "f":
-            bad = ~np.isfinite(x.reshape(len(x), -1)).all(axis=1)
-            if bad.any():
-                n, first = int(bad.sum()), int(np.flatnonzero(bad)[0])
-                raise DataError(
-                    f"{shown}: {key} has NaN or infinite values in {n} sample"
-                    f"{'s' if n != 1 else ''} (the first is sample {first})"
-                )
-        return self.normalise(x)
+            _finite_samples(x, shown, f"{key} has NaN or infinite values")
+        out = self.normalise(x)
+        # finite as given, infinite as float32 (1e300 in a float64 x) or once normalised
+        _finite_samples(out, shown, f"{key} has values beyond float32's range (about ±3.4e38)")
+        return out
 
     # --- new inputs -------------------------------------------------------------------------
+
+    def _fits(self, shown: str, n: int, extra: int = 0) -> None:
+        """The model input for `n` samples (twice: raw and normalised) must fit in half the
+        memory available: a hand-edited input_shape must not end in a MemoryError."""
+        import math
+
+        from ._io import memory_limit
+
+        per = math.prod(self.input_shape) * 4
+        needed = 2 * n * per + extra
+        limit, source = memory_limit(None)
+        if needed > limit:
+            advice = (
+                "predict on fewer samples at a time"
+                if n > 1
+                else "the run's input_shape is too large to predict with here"
+            )
+            raise DataError(
+                f"{shown}: {n:,} sample{'s' if n != 1 else ''} of shape "
+                f"{tuple(self.input_shape)} need about {needed / (1 << 30):.2f} GiB in memory; the "
+                f"limit is {limit / (1 << 30):.2f} GiB ({source}); {advice}"
+            )
 
     def load_inputs(self, path: str | Path) -> tuple[np.ndarray, list[str]]:
         """Model input for new raw data of the format the model was trained on, and one
@@ -196,6 +219,8 @@ class Preprocess:
             wrong = "not an image" if image else "not a WAV file"
             stat_path(real, shown)
             files = files_of(real, shown, exts, what, wrong)
+            extra = self.spec.audio.samples * 8 if self.spec.audio is not None else 0
+            self._fits(shown, len(files), extra)
             out = np.empty((len(files), *self.input_shape), np.float32)
             for i, (p, s, _) in enumerate(files):
                 out[i] = self.image(p, s) if image else self.audio(p, s)
@@ -208,6 +233,7 @@ class Preprocess:
                 df = _tables.read_csv(real, shown, None)
             else:
                 raise DataError(f"{shown}: expected a .csv or .parquet file, as in training")
+            self._fits(shown, len(df))
             return self.encode_table(df, shown), [str(i + 1) for i in range(len(df))]
         if fmt in ("jsonl", "text_csv"):
             from ._text import texts_of
@@ -222,14 +248,27 @@ class Preprocess:
                 raise DataError(f"{shown}: expected a .csv or .jsonl file, as in training")
             rows = _tables.row_name(df, shown)
             texts = texts_of(df[col].tolist(), shown, col, rows)
+            self._fits(shown, len(texts))
             ids = [rows(i).split()[-1] for i in range(len(texts))]
             return self.encode_texts(texts)[0], ids
         if fmt == "long_csv":
             if suffix != ".csv":
                 raise DataError(f"{shown}: expected a long-format .csv file, as in training")
             df = _tables.read_csv(real, shown, None)
+            sid = self.spec.series.series_id
+            self._fits(shown, df[sid].nunique() if sid in df.columns else 0)
             x, _, ids, _, _ = self.series(df, shown)
             return x, ids
         raise DataError(
             f"{shown}: the preprocess has an unknown format {fmt!r}"
         )  # pragma: no cover
+
+
+def _finite_samples(x: np.ndarray, shown: str, what: str) -> None:
+    """DataError `what` when any sample of `x` (N, ...) holds a NaN or an infinity."""
+    bad = ~np.isfinite(x).all(axis=tuple(range(1, x.ndim)))
+    if bad.any():
+        n, first = int(bad.sum()), int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"{shown}: {what} in {n} sample{'s' if n != 1 else ''} (the first is sample {first})"
+        )
