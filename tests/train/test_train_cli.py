@@ -184,3 +184,99 @@ def test_a_budget_spent_before_the_first_step_trains_nothing_and_leaves_nothing(
     )
     assert code == 1 and "nothing was trained" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+@pytest.fixture(scope="module")
+def trained_run(digits_dir, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("trained") / "run"
+    code = run(
+        [
+            "train",
+            str(digits_dir / "digits.yaml"),
+            "--arch",
+            "mlp-w64-d1",
+            "--epochs",
+            "1",
+            "--output",
+            str(out),
+            "--json",
+        ]
+    )
+    assert code == 0
+    return out
+
+
+def _tampered(trained_run: Path, tmp_path: Path, edit) -> Path:
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(trained_run, copy)
+    edit(copy)
+    return copy
+
+
+def _edit_json(name, change):
+    def edit(d: Path):
+        doc = json.loads((d / name).read_text())
+        change(doc)
+        (d / name).write_text(json.dumps(doc))
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, words",
+    [
+        (lambda d: (d / "model.pt").unlink(), "model.pt: missing"),
+        (lambda d: ((d / "model.pt").unlink(), os.mkfifo(d / "model.pt")), "not a regular file"),
+        (lambda d: (d / "model.pt").write_bytes(b"\0" * 100), "not a checkpoint of this run"),
+        (_edit_json("run.json", lambda r: r["hparams"].update(width=-5)), "hparams.width"),
+        (_edit_json("run.json", lambda r: r["io"].update(shape="x")), "io.shape"),
+        (_edit_json("run.json", lambda r: r["io"].update(task="regression")), "io.task"),
+        (_edit_json("run.json", lambda r: r["io"].update(outputs=3)), "io.outputs"),
+        (_edit_json("run.json", lambda r: r.update(precision="fp8")), "precision"),
+        (_edit_json("run.json", lambda r: r.update(family="svm")), "family"),
+        (_edit_json("run.json", lambda r: r.update(schema="other/1")), "schema"),
+    ],
+)
+def test_predict_on_a_tampered_run_is_one_line(
+    trained_run, digits_dir, tmp_path, capsys, edit, words
+):
+    copy = _tampered(trained_run, tmp_path, edit)
+    code = run(["predict", str(copy), str(digits_dir / "new.npz")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.count("\n") == 1 and words in err and "Traceback" not in err
+
+
+def test_a_failure_during_training_leaves_no_half_run(digits_dir, tmp_path, monkeypatch):
+    """Data that breaks after the checks (a file changed under us) fails with its error; the
+    run folder this call created is taken back (nothing usable was saved)."""
+    import modelpick.train.run as train_run_module
+    from modelpick.errors import DataError
+
+    def broken_fit(*args, **kwargs):
+        raise DataError("digits.npz: changed while training")
+
+    monkeypatch.setattr(train_run_module, "_fit", broken_fit)
+    out = tmp_path / "run"
+    code = run(
+        ["train", str(digits_dir / "digits.yaml"), "--arch", "mlp-w64-d1", "--output", str(out)]
+    )
+    assert code == 2 and not out.exists()
+    given = tmp_path / "given"
+    given.mkdir()  # an empty folder the user made is kept, empty
+    assert (
+        run(
+            [
+                "train",
+                str(digits_dir / "digits.yaml"),
+                "--arch",
+                "mlp-w64-d1",
+                "--output",
+                str(given),
+            ]
+        )
+        == 2
+    )
+    assert given.is_dir() and not any(given.iterdir())

@@ -70,7 +70,24 @@ def _file(flag: str, value: object, optional: bool = False):
         return None
     if not isinstance(value, (str, Path)):
         raise InputError(f"{flag}: expected a file path; received {type(value).__name__}")
+    if str(value) == "":
+        raise InputError(f"{flag}: expected a file path; received an empty one")
     return Path(value)
+
+
+def _regular_file(path: Path, missing: str) -> None:
+    """Refuse a missing file, or one that is not a regular file (a fifo would block a reader)."""
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing; {missing}") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read: {exc.strerror or exc}") from None
+    if not stat.S_ISREG(st.st_mode):
+        raise InputError(f"{path}: not a regular file")
 
 
 def _source(profile: Any) -> str:
@@ -523,7 +540,9 @@ def train_model(
     dataset = load_data(prof if not isinstance(profile, (str, Path)) else profile, data, seed)
     for w in dataset.warnings:
         _warn(w, warn)
-    out = prepare_output(Path(output) if output is not None else default_output(prof.name, arch))
+    out, created = prepare_output(
+        Path(output) if output is not None else default_output(prof.name, arch)
+    )
     stop = stop or StopFlag()
     with stop.installed():
         doc = train_run(
@@ -540,6 +559,7 @@ def train_model(
             epochs=epochs,
             seed=seed,
             recipe=recipe,
+            created=created,
             notes=notes,
             on_batch=on_batch,
             on_epoch=on_epoch,
@@ -558,6 +578,10 @@ def predict(
     """Load a run written by `train` and predict on new data of the same format (the run's
     preprocessing applied): one row per sample, with the class (and its probability) or the
     regression values."""
+    import warnings
+
+    import numpy as np
+
     from ..train.data import Preprocess
     from ..train.metrics import probabilities
     from ..train.run import predict_outputs, read_run, rebuild_graph
@@ -565,18 +589,30 @@ def predict(
     run_dir, run_doc, pre_doc = read_run(_file("RUN_DIR", run))
     inputs = _file("INPUT", inputs)
     batch_size = _count("batch_size", batch_size)
-    graph = rebuild_graph(run_doc, str(run_dir / "run.json"))
+    pre = Preprocess.from_dict(pre_doc, str(run_dir / "preprocess.json"))
+    graph = rebuild_graph(run_doc, str(run_dir / "run.json"), pre)
     be = get_backend(run_doc["backend"])
+    checkpoint = run_dir / be.CHECKPOINT
+    _regular_file(checkpoint, "not a complete training run")
     dev, _ = local_device(device, be, None, calibrated=False)
-    pre = Preprocess.from_dict(pre_doc)
     x, ids = pre.load_inputs(inputs)
     built = be.build(graph, dev.kind, run_doc["precision"])
     try:
-        be.load_checkpoint(built, run_dir)
-    except Exception as exc:  # a missing or foreign checkpoint file: one line
-        raise InputError(f"{run_dir}: cannot load the checkpoint: {exc}") from None
+        with warnings.catch_warnings():  # the framework's advice on unpickling is not for users
+            warnings.simplefilter("ignore")
+            be.load_checkpoint(built, run_dir)
+    except Exception as exc:  # a foreign or damaged checkpoint: one line, no framework essay
+        raise InputError(
+            f"{checkpoint}: not a checkpoint of this run ({type(exc).__name__})"
+        ) from None
     outputs = predict_outputs(be, built, x, batch_size)
-    names = run_doc.get("label_names")
+    bad = int((~np.isfinite(outputs.reshape(len(outputs), -1))).any(axis=1).sum())
+    if bad:
+        raise NoAnswerError(
+            f"the model's outputs are not finite for {bad} of {len(outputs)} samples "
+            "(a run that diverged, or inputs far outside the training data)"
+        )
+    names = pre.label_names
     rows = []
     if graph.task == "regression":
         for i, out in zip(ids, outputs.reshape(len(outputs), -1)):

@@ -32,7 +32,8 @@ from ..errors import InputError, NoAnswerError
 from ..families import FAMILIES, IOSpec, build_graph
 from ..graph import cost
 from ..safeio import atomic_write_text, load_json_file
-from .loop import StopFlag, fit
+from .loop import StopFlag
+from .loop import fit as _fit
 from .recipe import DEFAULT_RECIPE, Recipe
 
 SCHEMA = "modelpick.train/1"
@@ -53,9 +54,11 @@ def default_output(profile_name: str, arch: str, now: datetime | None = None) ->
     return path
 
 
-def prepare_output(path: Path) -> Path:
-    """Create the run directory; an existing non-empty one is refused (nothing overwritten)."""
-    if path.exists():
+def prepare_output(path: Path) -> tuple[Path, bool]:
+    """Create the run directory; an existing non-empty one is refused (nothing overwritten).
+    Returns the path and whether this call created it."""
+    existed = path.exists()
+    if existed:
         if not path.is_dir():
             raise InputError(f"--output {path}: exists and is not a directory")
         if any(path.iterdir()):
@@ -67,7 +70,7 @@ def prepare_output(path: Path) -> Path:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise InputError(f"--output {path}: cannot create it: {exc.strerror or exc}") from None
-    return path
+    return path, not existed
 
 
 def _write_json(path: Path, doc: dict) -> None:
@@ -102,17 +105,88 @@ def arch_record(arch: Architecture, io: IOSpec) -> dict:
     }
 
 
-def rebuild_graph(record: dict, source: str):
-    """The graph a run was trained with, from its run.json record (no catalog needed)."""
+_LAYOUTS = ("image", "waveform", "sequence", "tokens", "vector")
+
+
+def _io_spec(record: dict, source: str) -> IOSpec:
+    """run.json's `io`, checked field by field (a hand-edited file is untrusted input)."""
+    io = record.get("io")
+    if not isinstance(io, dict):
+        raise InputError(f"{source}: io: expected a mapping")
+
+    def positive(key, value, limit=2**31):
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 < value <= limit:
+            raise InputError(f"{source}: io.{key}: expected a positive integer; received {value!r}")
+        return value
+
+    shape = io.get("shape")
+    if not isinstance(shape, list) or not 1 <= len(shape) <= 3:
+        raise InputError(f"{source}: io.shape: expected a list of 1 to 3 sizes; received {shape!r}")
+    shape = tuple(positive(f"shape[{i}]", v) for i, v in enumerate(shape))
+    choices = {
+        "domain": ("vision", "text", "audio", "timeseries", "tabular"),
+        "task": ("classification", "regression"),
+        "layout": _LAYOUTS,
+    }
+    for key, allowed in choices.items():
+        if io.get(key) not in allowed:
+            raise InputError(
+                f"{source}: io.{key}: expected one of {', '.join(allowed)}; "
+                f"received {io.get(key)!r}"
+            )
+    extra = set(io) - {"domain", "task", "layout", "shape", "outputs", "vocab_size", "frame"}
+    if extra:
+        raise InputError(f"{source}: io: unknown field {sorted(extra)[0]!r}")
+    vocab, frame = io.get("vocab_size", 0), io.get("frame", 0)
+    return IOSpec(
+        domain=io["domain"],
+        task=io["task"],
+        layout=io["layout"],
+        shape=shape,
+        outputs=positive("outputs", io.get("outputs")),
+        vocab_size=positive("vocab_size", vocab) if vocab else 0,
+        frame=positive("frame", frame) if frame else 0,
+    )
+
+
+def rebuild_graph(record: dict, source: str, preprocess=None):
+    """The graph a run was trained with, from its run.json record (no catalog needed); checked
+    against the run's preprocessing when given (a hand-edited pair that disagrees is refused)."""
+    from pydantic import ValidationError
+
+    from ..advise.profile import describe_error
+    from ..families import Unsupported
+    from ..graph import ShapeError
+
+    family = FAMILIES.get(record["family"])
+    if family is None:
+        raise InputError(
+            f"{source}: family: expected one of {', '.join(FAMILIES)}; "
+            f"received {record['family']!r}"
+        )
+    io = _io_spec(record, source)
+    if preprocess is not None:
+        for key, ours, theirs in (
+            ("domain", io.domain, preprocess.spec.domain),
+            ("task", io.task, preprocess.spec.task),
+            ("outputs", io.outputs, preprocess.spec.outputs),
+            ("shape", list(io.shape), list(preprocess.input_shape)),
+        ):
+            if ours != theirs:
+                raise InputError(
+                    f"{source}: io.{key} is {ours!r} but preprocess.json says {theirs!r}: "
+                    "the two files are not from the same run"
+                )
     try:
-        family = FAMILIES[record["family"]]
         hp = family.params.model_validate(_tuples(record["hparams"]))
-        io_doc = dict(record["io"])
-        io_doc["shape"] = tuple(io_doc["shape"])
-        io = IOSpec(**io_doc)
+    except ValidationError as exc:
+        raise InputError(
+            describe_error(exc, source, record["hparams"], (), family.params, prefix="hparams")
+        ) from None
+    try:
         return build_graph(record["family"], record["arch"], hp, io)
-    except Exception as exc:  # a hand-edited or foreign run.json: one line, no traceback
-        raise InputError(f"{source}: not a run modelpick can rebuild: {exc}") from None
+    except (Unsupported, ShapeError, ValueError) as exc:
+        raise InputError(f"{source}: not a model modelpick can rebuild: {exc}") from None
 
 
 def measured_step_memory(backend, graph, device: str, precision: str, batch: int, seed: int):
@@ -149,6 +223,7 @@ def train_run(
     epochs: int | None = None,
     seed: int = 0,
     recipe: Recipe = DEFAULT_RECIPE,
+    created: bool = True,
     notes: list[str] | None = None,
     on_batch: Callable | None = None,
     on_epoch: Callable | None = None,
@@ -191,27 +266,29 @@ def train_run(
     _write_json(output / PREPROCESS_FILE, data.preprocess.to_dict())
 
     say("training")
-    result = fit(
-        backend,
-        built,
-        data,
-        output,
-        batch_size=batch,
-        recipe=recipe,
-        max_epochs=epochs,
-        deadline=deadline,
-        seed=seed,
-        stop=stop,
-        on_batch=on_batch,
-        on_epoch=on_epoch,
-        clock=clock,
-    )
+    try:
+        result = _fit(
+            backend,
+            built,
+            data,
+            output,
+            batch_size=batch,
+            recipe=recipe,
+            max_epochs=epochs,
+            deadline=deadline,
+            seed=seed,
+            stop=stop,
+            on_batch=on_batch,
+            on_epoch=on_epoch,
+            clock=clock,
+        )
+    except BaseException:
+        if not any(output.glob("model.*")):  # nothing usable was saved: leave nothing behind
+            _remove_run(output, created)
+        raise
     wall_s = clock() - started
     if result.checkpoint is None:  # not one step fitted before the deadline (or an interrupt)
-        for name in (RUN_FILE, PREPROCESS_FILE):
-            (output / name).unlink(missing_ok=True)
-        with contextlib.suppress(OSError):
-            output.rmdir()
+        _remove_run(output, created)
         if result.stopped == "interrupted":
             raise KeyboardInterrupt
         raise NoAnswerError(
@@ -286,6 +363,16 @@ def train_run(
     return _clean_floats(metrics)
 
 
+def _remove_run(output: Path, created: bool) -> None:
+    """Take back what this run wrote: run.json, preprocess.json, and the folder if this run
+    created it (an empty folder the user gave is left in place)."""
+    for name in (RUN_FILE, PREPROCESS_FILE):
+        (output / name).unlink(missing_ok=True)
+    if created:
+        with contextlib.suppress(OSError):
+            output.rmdir()
+
+
 def _clean_floats(doc):
     """NaN or infinity (a diverged loss) become null: metrics.json stays strict JSON."""
     if isinstance(doc, float):
@@ -321,9 +408,16 @@ def read_run(run_dir: str | Path) -> tuple[Path, dict, dict]:
         raise InputError(
             f"{d / RUN_FILE}: schema: expected {SCHEMA!r}; received {run_doc.get('schema')!r}"
         )
-    for key, kind in (("arch", str), ("family", str), ("backend", str), ("precision", str)):
-        if not isinstance(run_doc.get(key), kind):
+    for key in ("arch", "family", "backend", "precision"):
+        if not isinstance(run_doc.get(key), str):
             raise InputError(f"{d / RUN_FILE}: {key}: expected text; received {run_doc.get(key)!r}")
+    choices = {"backend": ("torch", "tensorflow"), "precision": ("fp32", "bf16", "fp16")}
+    for key, allowed in choices.items():
+        if run_doc[key] not in allowed:
+            raise InputError(
+                f"{d / RUN_FILE}: {key}: expected one of {', '.join(allowed)}; "
+                f"received {run_doc[key]!r}"
+            )
     for key in ("hparams", "io"):
         if not isinstance(run_doc.get(key), dict):
             raise InputError(f"{d / RUN_FILE}: {key}: expected a mapping")

@@ -28,6 +28,7 @@ def _oom():
 class TensorFlowBackend:
     name = "tensorflow"
     framework = "tensorflow"
+    CHECKPOINT = runtime.CHECKPOINT  # the file `save_checkpoint` writes in a run directory
 
     @property
     def DEVICES(self) -> tuple[str, ...]:  # noqa: N802 - a capability constant, computed

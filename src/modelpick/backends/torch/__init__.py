@@ -17,6 +17,7 @@ def _oom():
 class TorchBackend:
     name = "torch"
     framework = "torch"
+    CHECKPOINT = runtime.CHECKPOINT  # the file `save_checkpoint` writes in a run directory
 
     @property
     def DEVICES(self) -> tuple[str, ...]:  # noqa: N802 - a capability constant, computed
