@@ -17,6 +17,7 @@ import statistics
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -76,6 +77,24 @@ class Progress(NamedTuple):
     lr: float
 
 
+@dataclass
+class Carry:
+    """What a later `fit` call continues from: successive halving trains a candidate in
+    rungs, each a `fit` call with its own deadline, as one run (epochs numbered on, the
+    optimizer's moments kept, early stopping and the best checkpoint judged over all rungs,
+    the learning-rate schedule spread over `schedule_s` training seconds in all)."""
+
+    schedule_s: float | None = None
+    optimizer: Any = None
+    epochs_done: int = 0
+    trained_s: float = 0.0
+    best_loss: float | None = None
+    best_epoch: int | None = None
+    since_best: int = 0
+    checkpoint: str | None = None
+    rng: Any = None
+
+
 class FitResult(NamedTuple):
     epochs: list[dict]
     best_epoch: int | None
@@ -119,37 +138,43 @@ def fit(
     on_batch: Callable[[Progress], Any] | None = None,
     on_epoch: Callable[[dict], Any] | None = None,
     clock: Callable[[], float] = time.monotonic,
+    carry: Carry | None = None,
 ) -> FitResult:
     """Train `built` on `data.train`, validate on `data.val` after every epoch, write the best
-    weights into `output` when validation loss improves; leave `built` holding the best."""
+    weights into `output` when validation loss improves; leave `built` holding the best (or,
+    with `carry`, the last weights, to continue from; `carry` is updated)."""
     stop = stop or StopFlag()
-    rng = np.random.default_rng(seed)
+    rng = carry.rng if carry is not None and carry.rng is not None else np.random.default_rng(seed)
     n = len(data.train)
     steps_per_epoch = max(1, math.ceil(n / batch_size))
     total_steps = max_epochs * steps_per_epoch if max_epochs else None
     start = clock()
     span = (deadline - start) if deadline is not None else None
-    opt = backend.make_optimizer(
-        built,
-        lr=recipe.lr_at(0.0),
-        weight_decay=recipe.weight_decay,
-        betas=recipe.betas,
-        eps=recipe.eps,
-    )
+    opt = carry.optimizer if carry is not None else None
+    if opt is None:
+        opt = backend.make_optimizer(
+            built,
+            lr=recipe.lr_at(0.0),
+            weight_decay=recipe.weight_decay,
+            betas=recipe.betas,
+            eps=recipe.eps,
+        )
     val_batches = max(1, math.ceil(len(data.val) / batch_size))
     history: list[dict] = []
     step_s: list[float] = []
     eval_s: float | None = None
     save_s = 0.0
-    best_loss: float | None = None
-    best_epoch: int | None = None
-    checkpoint: str | None = None
-    since_best = 0
+    best_loss: float | None = carry.best_loss if carry else None
+    best_epoch: int | None = carry.best_epoch if carry else None
+    checkpoint: str | None = carry.checkpoint if carry else None
+    since_best = carry.since_best if carry else 0
     global_step = 0
     stopped = ""
     message = ""
 
     def progress(now: float) -> float:
+        if carry is not None and carry.schedule_s:
+            return (carry.trained_s + now - start) / carry.schedule_s
         p = 0.0
         if total_steps:
             p = global_step / total_steps
@@ -170,10 +195,11 @@ def fit(
         ev = eval_s if eval_s is not None else val_batches * step_est / 3
         return now + step_est + ev + 2 * save_s + reserve <= deadline
 
-    epoch = 0
+    epoch = carry.epochs_done if carry else 0
+    first_epoch = epoch + 1
     while not stopped:
         epoch += 1
-        if max_epochs is not None and epoch > max_epochs:
+        if max_epochs is not None and epoch - first_epoch + 1 > max_epochs:
             stopped = EPOCHS
             break
         t_epoch = clock()
@@ -250,8 +276,16 @@ def fit(
     if checkpoint is None and global_step:
         # never validated (interrupted in the first epoch): keep the weights as they are
         checkpoint = backend.save_checkpoint(built, output)
-    elif best_epoch is not None and history and history[-1]["epoch"] != best_epoch:
+    elif (
+        carry is None and best_epoch is not None and history and history[-1]["epoch"] != best_epoch
+    ):
         backend.load_checkpoint(built, output)
+    if carry is not None:
+        carry.optimizer, carry.rng = opt, rng
+        carry.epochs_done = history[-1]["epoch"] if history else carry.epochs_done
+        carry.trained_s += clock() - start
+        carry.best_loss, carry.best_epoch, carry.since_best = best_loss, best_epoch, since_best
+        carry.checkpoint = checkpoint
     return FitResult(history, best_epoch, stopped or EPOCHS, step_s, checkpoint, message)
 
 

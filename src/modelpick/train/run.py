@@ -208,6 +208,158 @@ def measured_step_memory(backend, graph, device: str, precision: str, batch: int
             gc.collect()
 
 
+class Run:
+    """One architecture being trained into one run directory: the model, the prediction for
+    it, the measured step memory, and the curves so far. `train_run` drives it once; a
+    successive-halving trial drives it rung by rung (`fit` with a `Carry`)."""
+
+    def __init__(
+        self,
+        profile,
+        data,
+        planned,
+        backend,
+        device,
+        precision: str,
+        output: Path,
+        *,
+        seed: int,
+        recipe: Recipe,
+        notes: list[str],
+        minutes: float,
+        epochs: int | None,
+    ):
+        self.profile, self.data, self.planned = profile, data, planned
+        self.graph = planned.graph
+        self.backend, self.device, self.precision = backend, device, precision
+        self.output, self.seed, self.recipe, self.notes = output, seed, recipe, notes
+        self.minutes, self.epochs_limit = minutes, epochs
+        self.batch = profile.budget.batch_size
+        self.cost = cost(self.graph, backend.name)
+        self.prediction = None
+        if device.supports(precision):
+            self.prediction = predict(
+                self.cost, device, precision, self.batch, len(data.train), minutes
+            )
+        self.memory = None
+        self.built = None
+        self.epochs: list[dict] = []
+        self.step_s: list[float] = []
+        self.best_epoch: int | None = None
+        self.checkpoint: str | None = None
+        self.stopped = ""
+        self.message = ""
+
+    def open(self, on_status: Callable[[str], Any] | None = None, memory: bool = True) -> Run:
+        """Measure one step's memory (on a throwaway copy), build the model, write run.json
+        and preprocess.json."""
+        say = on_status or (lambda s: None)
+        if memory:
+            say("measuring one training step's memory")
+            self.memory = measured_step_memory(
+                self.backend, self.graph, self.device.kind, self.precision, self.batch, self.seed
+            )
+        say(f"building {self.graph.name}")
+        self.backend.seed(self.seed)
+        self.built = self.backend.build(self.graph, self.device.kind, self.precision)
+        run_doc = {
+            "schema": SCHEMA,
+            **arch_record(self.planned.arch, io_spec(self.profile)),
+            "backend": self.backend.name,
+            "backend_version": self.backend.version(),
+            "device": self.device.kind,
+            "precision": self.precision,
+            "seed": self.seed,
+            "batch_size": self.batch,
+            "profile": self.profile.model_dump(mode="json"),
+            "label_names": self.data.label_names,
+        }
+        _write_json(self.output / RUN_FILE, run_doc)
+        _write_json(self.output / PREPROCESS_FILE, self.data.preprocess.to_dict())
+        return self
+
+    def add(self, result) -> None:
+        """Take in one `fit` call's result."""
+        self.epochs += result.epochs
+        self.step_s += result.step_s
+        self.best_epoch = result.best_epoch
+        self.checkpoint = result.checkpoint
+        self.stopped, self.message = result.stopped, result.message
+
+    @property
+    def best(self) -> dict | None:
+        return next((e for e in self.epochs if e["epoch"] == self.best_epoch), None)
+
+    def metrics(self, wall_s: float) -> dict:
+        """The metrics.json document, written into the run directory and returned."""
+        pred, mem = self.prediction, self.memory
+        # Measured epoch time: the median over complete epochs, leaving out the first while
+        # there are others (it pays for warm-up: allocator growth, graph tracing in TensorFlow).
+        full = [e["train_s"] for e in self.epochs if not e["partial"]]
+        steady = full[1:] if len(full) > 1 else full
+        step_steady = self.step_s[min(len(self.step_s) - 1, 5) :] if self.step_s else []
+        measured_step_ms = statistics.median(step_steady) * 1e3 if step_steady else None
+        cost_doc = {
+            "device": self.device.key,
+            "calibrated": self.device.calibrated,
+            "train_step_ms": _compare(pred and pred.train_step_ms, measured_step_ms),
+            "epoch_s": _compare(
+                pred and pred.epoch_s, statistics.median(steady) if steady else None
+            ),
+            "peak_memory_bytes": _compare(
+                pred and pred.train_memory_bytes,
+                getattr(mem, "peak_bytes", None),
+                source=getattr(mem, "peak_source", None) or "not measurable here",
+            ),
+            "predicted_memory": dict(pred.train_memory._asdict()) if pred else None,
+            "measured_memory": mem._asdict() if mem is not None else None,
+        }
+        if pred is None:
+            cost_doc["note"] = f"{self.device.name} has no {self.precision} figures"
+        data = self.data
+        doc = {
+            "schema": SCHEMA,
+            "arch": self.graph.name,
+            "family": self.planned.arch.family,
+            "backend": self.backend.name,
+            "backend_version": self.backend.version(),
+            "device": self.device.kind,
+            "precision": self.precision,
+            "seed": self.seed,
+            "batch_size": self.batch,
+            "task": self.profile.task,
+            "data": {
+                "source": data.source,
+                "format": data.format,
+                "train_samples": len(data.train),
+                "val_samples": len(data.val),
+                "classes": len(data.label_names) if data.label_names else None,
+            },
+            "params": self.cost.params,
+            "recipe": self.recipe.to_dict(),
+            "limits": {"epochs": self.epochs_limit, "minutes": self.minutes},
+            "stopped": self.stopped,
+            "stop_message": self.message,
+            "best_epoch": self.best_epoch,
+            "best": self.best,
+            "epochs": self.epochs,
+            "wall_s": wall_s,
+            "budget_s": self.minutes * 60.0,
+            "cost": cost_doc,
+            "notes": list(self.notes) + list(data.warnings),
+            "output": str(self.output),
+            "files": {
+                "run": RUN_FILE,
+                "preprocess": PREPROCESS_FILE,
+                "checkpoint": self.checkpoint,
+                "metrics": METRICS_FILE,
+            },
+        }
+        doc = _clean_floats(doc)
+        _write_json(self.output / METRICS_FILE, doc)
+        return doc
+
+
 def train_run(
     profile,
     data,
@@ -233,49 +385,33 @@ def train_run(
 ) -> dict:
     """Train `arch_name` on `data` into `output`; returns the metrics.json document."""
     planned = build_named(catalog, arch_name, profile)
-    graph = planned.graph
-    batch = profile.budget.batch_size
-    deadline = started + minutes * 60.0
-    n_train, n_val = len(data.train), len(data.val)
-    gc_ = cost(graph, backend.name)
-    pred = None
-    if device.supports(precision):
-        pred = predict(gc_, device, precision, batch, n_train, minutes)
-
-    say = on_status or (lambda s: None)
-    say("measuring one training step's memory")
-    mem = measured_step_memory(backend, graph, device.kind, precision, batch, seed)
-
-    say(f"building {graph.name}")
-    backend.seed(seed)
-    built = backend.build(graph, device.kind, precision)
-    io = io_spec(profile)
-    run_doc = {
-        "schema": SCHEMA,
-        **arch_record(planned.arch, io),
-        "backend": backend.name,
-        "backend_version": backend.version(),
-        "device": device.kind,
-        "precision": precision,
-        "seed": seed,
-        "batch_size": batch,
-        "profile": profile.model_dump(mode="json"),
-        "label_names": data.label_names,
-    }
-    _write_json(output / RUN_FILE, run_doc)
-    _write_json(output / PREPROCESS_FILE, data.preprocess.to_dict())
-
-    say("training")
+    run = Run(
+        profile,
+        data,
+        planned,
+        backend,
+        device,
+        precision,
+        output,
+        seed=seed,
+        recipe=recipe,
+        notes=list(notes or []),
+        minutes=minutes,
+        epochs=epochs,
+    )
     try:
+        run.open(on_status)
+        if on_status:
+            on_status("training")
         result = _fit(
             backend,
-            built,
+            run.built,
             data,
             output,
-            batch_size=batch,
+            batch_size=run.batch,
             recipe=recipe,
             max_epochs=epochs,
-            deadline=deadline,
+            deadline=started + minutes * 60.0,
             seed=seed,
             stop=stop,
             on_batch=on_batch,
@@ -296,71 +432,8 @@ def train_run(
             f"({wall_s:.1f} s on start-up, reading the data and building); nothing was trained: "
             "raise --minutes"
         )
-
-    # Measured epoch time: the median over complete epochs, leaving out the first while there
-    # are others (it pays for warm-up: allocator growth, graph tracing in TensorFlow).
-    full = [e["train_s"] for e in result.epochs if not e["partial"]]
-    steady = full[1:] if len(full) > 1 else full
-    step_steady = result.step_s[min(len(result.step_s) - 1, 5) :] if result.step_s else []
-    measured_step_ms = statistics.median(step_steady) * 1e3 if step_steady else None
-    best = next((e for e in result.epochs if e["epoch"] == result.best_epoch), None)
-    cost_doc = {
-        "device": device.key,
-        "calibrated": device.calibrated,
-        "train_step_ms": _compare(pred and pred.train_step_ms, measured_step_ms),
-        "epoch_s": _compare(pred and pred.epoch_s, statistics.median(steady) if steady else None),
-        "peak_memory_bytes": _compare(
-            pred and pred.train_memory_bytes,
-            getattr(mem, "peak_bytes", None),
-            source=getattr(mem, "peak_source", None) or "not measurable here",
-        ),
-        "predicted_memory": (
-            {k: v for k, v in pred.train_memory._asdict().items()} if pred else None
-        ),
-        "measured_memory": mem._asdict() if mem is not None else None,
-    }
-    if pred is None:
-        cost_doc["note"] = f"{device.name} has no {precision} figures: nothing predicted"
-    metrics = {
-        "schema": SCHEMA,
-        "arch": graph.name,
-        "family": planned.arch.family,
-        "backend": backend.name,
-        "backend_version": backend.version(),
-        "device": device.kind,
-        "precision": precision,
-        "seed": seed,
-        "batch_size": batch,
-        "task": profile.task,
-        "data": {
-            "source": data.source,
-            "format": data.format,
-            "train_samples": n_train,
-            "val_samples": n_val,
-            "classes": len(data.label_names) if data.label_names else None,
-        },
-        "params": gc_.params,
-        "recipe": recipe.to_dict(),
-        "limits": {"epochs": epochs, "minutes": minutes},
-        "stopped": result.stopped,
-        "stop_message": result.message,
-        "best_epoch": result.best_epoch,
-        "best": best,
-        "epochs": result.epochs,
-        "wall_s": wall_s,
-        "budget_s": minutes * 60.0,
-        "cost": cost_doc,
-        "notes": list(notes or []) + list(data.warnings),
-        "output": str(output),
-        "files": {
-            "run": RUN_FILE,
-            "preprocess": PREPROCESS_FILE,
-            "checkpoint": result.checkpoint,
-            "metrics": METRICS_FILE,
-        },
-    }
-    _write_json(output / METRICS_FILE, _clean_floats(metrics))
-    return _clean_floats(metrics)
+    run.add(result)
+    return run.metrics(wall_s)
 
 
 def _remove_run(output: Path, created: bool) -> None:
