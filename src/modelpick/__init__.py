@@ -37,6 +37,8 @@ _LAZY = {
         "load_data",
         "train_model",  # `train` is the subpackage modelpick.train
         "predict",
+        "trial",
+        "trial_report",
     )
 }
 _LAZY.update(

@@ -30,6 +30,7 @@ from .results import (
     SavedRun,
     Schema,
     TrainRun,
+    TrialRun,
     Validation,
 )
 
@@ -644,6 +645,189 @@ def predict(
     )
 
 
+def _is_store(path: str | Path) -> bool:
+    text = str(path)
+    return "://" in text or text.endswith((".db", ".sqlite", ".sqlite3"))
+
+
+def trial(
+    profile: Any,
+    top: int = 8,
+    families: list[str] | None = None,
+    minutes: float | None = None,
+    eta: int = 3,
+    store: str | Path | None = None,
+    resume: bool = False,
+    executor: str = "local",
+    backend: str | None = None,
+    device: str = "auto",
+    precision: str = "fp32",
+    output: str | Path | None = None,
+    data: str | Path | None = None,
+    seed: int = 0,
+    catalog: str | Path | None = None,
+    on_event: Callable[[str, dict], None] | None = None,
+    warn=None,
+    stop=None,
+    started: float | None = None,
+) -> TrialRun:
+    """`modelpick trial`: train the `top` candidates of `recommend` (and the best of every
+    family, and classic baselines) by asynchronous successive halving within the time limit
+    (`minutes`, default budget.train_minutes; counted from the call or `started`), record
+    every job in an Optuna store (`store`: a SQLAlchemy URL or a SQLite file path; default
+    <output>/trial.db), and return the leaderboard. `resume` goes on with (or joins, from
+    another worker) the search stored there. docs/trial.md has the method."""
+    import math
+    import time
+
+    from ..advise.catalog import expand_candidates
+    from ..advise.scoring import rank
+    from ..search.baselines import run_baselines
+    from ..search.store import Store, store_url
+    from ..search.worker import Worker, choose_candidates, leaderboard, new_config
+    from ..train.loop import StopFlag
+    from ..train.run import default_output, prepare_output
+
+    if started is None:
+        started = time.monotonic()
+    top = _count("top", top, 1000)
+    if isinstance(eta, bool) or not isinstance(eta, int) or not 2 <= eta <= 100:
+        raise InputError(f"--eta: expected an integer from 2 to 100; received {eta!r}")
+    _choice("--executor", executor, ("local", "ray"))
+    _choice("--precision", precision, PRECISIONS)
+    if minutes is not None and (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, (int, float))
+        or not math.isfinite(minutes)
+        or not 1e-3 <= minutes <= 10_000_000
+    ):
+        raise InputError(
+            f"--minutes: expected a number of minutes in [0.001, 1e7]; received {minutes!r}"
+        )
+    if families is not None:
+        allowed = ("cnn", "rnn", "transformer", "mlp")
+        for f in families:
+            _choice("--families", f, allowed)
+    if resume and store is None:
+        raise InputError("--resume: needs --store, the store that holds the search")
+    prof = load_profile(profile)
+    be = get_backend(backend or prof.preferences.backend)
+    dev, notes = local_device(device, be, precision, warn=warn)
+    cat = load_catalog(catalog)
+    built, rejected, skipped = expand_candidates(cat, prof)
+    ranking = rank(prof, built, rejected, skipped, dev, notes)
+    candidates = [
+        c
+        for c in choose_candidates(ranking, top, families)
+        if len(build_named_graph(cat, c["name"], prof).output_shape) == 1
+    ]
+    if not candidates:
+        raise NoAnswerError("no candidate fits the profile's budget; nothing to try")
+    budget_s = 60.0 * (minutes if minutes is not None else prof.budget.train_minutes)
+    dataset = load_data(prof if not isinstance(profile, (str, Path)) else profile, data, seed)
+    for w in dataset.warnings:
+        _warn(w, warn)
+    url = store_url(store) if store is not None else None
+    if url is None:
+        out, _ = prepare_output(
+            Path(output) if output is not None else default_output(prof.name, "trial")
+        )
+        url = store_url(out / "trial.db")
+    else:
+        out = Path(output) if output is not None else None
+    say = on_event or (lambda kind, info: None)
+    graph0 = build_named_graph(cat, candidates[0]["name"], prof)
+    baselines = []
+    if not resume:
+        say("status", {"text": "training the baselines"})
+        baselines = run_baselines(
+            dataset, graph0, prof.task, time.monotonic() + 0.1 * budget_s, clock=time.monotonic
+        )
+    remaining = started + budget_s - time.monotonic()
+    if remaining <= 0.05 * budget_s and not resume:
+        raise NoAnswerError(
+            f"the time limit ({budget_s / 60:g} min) was spent before the first rung "
+            "(start-up, reading the data, the baselines); raise --minutes"
+        )
+    config = new_config(
+        prof,
+        candidates,
+        dataset,
+        budget_s,
+        0.8 * remaining,
+        eta,
+        seed,
+        be.name,
+        dev.kind,
+        precision,
+    )
+    st = Store.create(url, f"modelpick-{prof.name}", config, resume)
+    if resume:
+        out = Path(st.config["out_dir"]) if out is None else out
+    else:
+        if out is None:
+            out, _ = prepare_output(default_output(prof.name, "trial"))
+        st.study.set_user_attr("config", {**st.config, "out_dir": str(out.resolve()), "store": url})
+        st.config = st.study.user_attrs["config"]
+        for b in baselines:
+            st.set_baseline(b["name"], b)
+    if executor == "ray":
+        from ..search.ray_exec import run_ray
+
+        interrupted = run_ray(st, prof, dataset, cat, be, dev, precision, out, started + budget_s)
+    else:
+        stop = stop or StopFlag()
+        worker = Worker(
+            st,
+            prof,
+            dataset,
+            cat,
+            be,
+            dev,
+            precision,
+            out,
+            started + 0.99 * budget_s,
+            stop,
+            on_event=on_event,
+        )
+        with stop.installed():
+            try:
+                worker.work()
+            except KeyboardInterrupt:
+                worker.interrupted = True
+        interrupted = worker.interrupted
+    doc = leaderboard(st, elapsed_s=time.monotonic() - started)
+    doc["store"] = url
+    doc["output"] = str(out)
+    doc["interrupted"] = interrupted
+    doc["notes"] = list(notes) + doc["notes"]
+    from ..train.run import _write_json
+
+    _write_json(out / "leaderboard.json", doc)
+    return TrialRun(doc)
+
+
+def build_named_graph(catalog, name: str, profile):
+    from ..advise.catalog import build_named
+
+    return build_named(catalog, name, profile).graph
+
+
+def trial_report(store: str | Path) -> TrialRun:
+    """The leaderboard of the search stored in `store` (a SQLAlchemy URL or SQLite file)."""
+    from ..search.store import Store, store_url
+    from ..search.worker import leaderboard
+
+    url = store_url(store)
+    if "://" not in str(store):
+        _regular_file(Path(store), "no such store")
+    stores = Store.open_existing(url)
+    doc = leaderboard(stores[-1])
+    doc["store"] = url
+    doc["interrupted"] = False
+    return TrialRun(doc)
+
+
 def report(run: str | Path) -> SavedRun:
     """A run saved by `bench --output`, checked field by field (InputError names a bad one)."""
     from ..measure.runs import load_run
@@ -655,6 +839,7 @@ __all__ = [
     "ArchitectureInfo",
     "Predictions",
     "TrainRun",
+    "TrialRun",
     "BenchRun",
     "BuildResult",
     "CalibrationRun",
@@ -682,5 +867,7 @@ __all__ = [
     "report",
     "schema",
     "train_model",
+    "trial",
+    "trial_report",
     "validate",
 ]

@@ -488,3 +488,26 @@ class Predictions:
 
     def to_dict(self) -> dict:
         return self.doc
+
+
+@dataclass(frozen=True)
+class TrialRun:
+    """`trial`: the leaderboard (every candidate's measured metric beside its analytic rank),
+    the winner and why, the Spearman of the analytic ranking against the measurement."""
+
+    doc: dict
+
+    @property
+    def leaderboard(self) -> list[dict]:
+        return self.doc["leaderboard"]
+
+    @property
+    def winner(self) -> dict | None:
+        return self.doc["winner"]
+
+    @property
+    def interrupted(self) -> bool:
+        return bool(self.doc.get("interrupted"))
+
+    def to_dict(self) -> dict:
+        return self.doc

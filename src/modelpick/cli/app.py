@@ -18,7 +18,7 @@ import sys
 
 import typer
 
-from . import advise, measure, train
+from . import advise, measure, search, train
 
 try:  # typer >= 0.24 carries its own copy of click
     from typer._click.exceptions import ClickException as _ClickException
@@ -64,6 +64,7 @@ app.command()(measure.bench)
 app.command()(measure.report)
 app.command()(train.train)
 app.command()(train.predict)
+app.command()(search.trial)
 
 _STREAM_ERRNOS = (errno.EPIPE, errno.ENOSPC, errno.EBADF, errno.EIO, errno.EDQUOT)
 

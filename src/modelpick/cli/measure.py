@@ -178,12 +178,25 @@ def _calibrate(backend: str, device: str, quick: bool, json_out: bool, output: P
 
 @errors_to_exit
 def report(
-    results: Annotated[Path, typer.Argument(help="a file saved by `bench --output`")],
+    results: Annotated[
+        str, typer.Argument(help="a file saved by `bench --output`, or a trial store")
+    ],
     fmt: Annotated[str, typer.Option("--format", help="table | markdown | json")] = "table",
 ) -> None:
-    """Render a saved bench run (markdown suits a CI comment)."""
+    """Render a saved bench run, or a trial search's store (a .db file or a database URL)."""
     if fmt not in ("table", "markdown", "json"):
         raise InputError(f"--format: expected table, markdown or json; received {fmt!r}")
+    if api._is_store(results):
+        from .render_search import leaderboard_markdown, render_leaderboard
+
+        doc = api.trial_report(results).to_dict()
+        if fmt == "json":
+            print_json(doc)
+        elif fmt == "markdown":
+            sys.stdout.write(leaderboard_markdown(doc))
+        else:
+            render_leaderboard(doc)
+        return
     doc = api.report(results).to_dict()
     from . import render_bench
 

@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from modelpick.trial.schedule import Job, Ladder, Outcome, counts, n_rungs, plan, planned_seconds
+from modelpick.search.schedule import Job, Ladder, Outcome, counts, n_rungs, plan, planned_seconds
 
 
 def test_rung_counts_and_sizes_fill_the_budget():
@@ -65,8 +65,10 @@ def test_promotion_order_is_asha_and_the_best_reaches_the_top():
     q = {c: v for c, v in zip(NAMES, [0.5, 0.9, 0.1, 0.3, 0.7, 0.2, 0.95, 0.4])}
     p = plan(len(NAMES), 200.0)
     ladder, outcomes, order, spent = run_single(NAMES, p, learner(q))
-    # three at the bottom, then the best of those three is promoted at once (⌊3/3⌋ = 1)
-    assert order[:4] == [Job("c0", 0), Job("c1", 0), Job("c2", 0), Job("c1", 1)]
+    # every candidate at the bottom first, in the given (analytic) order; then promotions,
+    # best first: the top ⌈8/3⌉ = 3 of rung 0 (c6 0.95, c1 0.9, c4 0.7), then rung 1's best
+    assert order[:8] == [Job(c, 0) for c in NAMES]
+    assert order[8:] == [Job("c6", 1), Job("c1", 1), Job("c4", 1), Job("c6", 2)]
     assert ladder.done()
     top = [c for c in ladder.results[p.top]]
     assert top == ["c6"]  # the best candidate ends at the top rung

@@ -3,8 +3,12 @@ training seconds. Pure: no framework, no clock, no storage — a trainer and a s
 
 ASHA is Li et al., "A System for Massively Parallel Hyperparameter Tuning", MLSys 2020
 (Algorithm 2): whenever a worker is free, promote the best not-yet-promoted candidate of the
-highest rung whose top 1/η has one, else start a new candidate at the bottom rung. Two
+highest rung whose top 1/η has one, else start a new candidate at the bottom rung. Three
 changes fit it to a finite candidate set under a hard time budget:
+
+- *new candidates first*: every candidate gets its bottom rung before any promotion, so a
+  deadline never leaves a family untried; promotions are still asynchronous (a worker takes
+  one as soon as a rung's quota allows, without waiting for the others' jobs).
 
 - *closing a rung*: ASHA promotes the top ⌊n_k/η⌋ of the n_k results at rung k, which never
   reaches the top rung once the pool is exhausted (⌊2/3⌋ = 0). When no new candidate is left
@@ -22,7 +26,7 @@ Why not Optuna's SuccessiveHalvingPruner: it decides per trial as values arrive,
 is either pruned or continues at once. With one worker, the first candidate (always "the best
 so far") then trains to the top rung before the second starts, and a fixed budget is spent
 on the order the candidates came in. A worker-pull queue of (candidate, rung) jobs — this
-module — promotes breadth first. Optuna keeps the record (trial/store.py).
+module — promotes breadth first. Optuna keeps the record (search/store.py).
 """
 
 from __future__ import annotations
@@ -161,7 +165,15 @@ class Ladder:
 
     # --- the decision -------------------------------------------------------------------------
     def next_job(self) -> Job | None:
-        """The job a free worker should run, or None (everything done, or waiting on others)."""
+        """The job a free worker should run, or None (everything done, or waiting on others).
+
+        Every candidate starts (rung 0) before any promotion: under a hard time budget the
+        search must not end before the last candidates have been tried at all (ASHA promotes
+        first, which suits an endless stream of configurations, not a short fixed list)."""
+        started = self._started()
+        for c in self.candidates:
+            if c not in started:
+                return Job(c, 0)
         for rung in range(self.plan.top - 1, -1, -1):
             quota = self.quota(rung)
             promoted = self._promoted(rung)
@@ -170,10 +182,6 @@ class Ladder:
             for c in self._ranked(rung)[:quota]:
                 if c not in promoted:
                     return Job(c, rung + 1)
-        started = self._started()
-        for c in self.candidates:
-            if c not in started:
-                return Job(c, 0)
         return None
 
     def done(self) -> bool:
