@@ -30,8 +30,9 @@ ALLOWED = {
     "advise": {"families", "graph", *BASE},
     "measure": {"advise", "backends", "families", "graph", *BASE},
     "train": {"measure", "advise", "backends", "families", "graph", *BASE},
-    "api": {"train", "measure", "advise", "backends", "families", "graph", *BASE},
-    "cli": {"api", "train", "measure", "advise", "backends", "families", "graph", *BASE},
+    "search": {"train", "measure", "advise", "backends", "families", "graph", *BASE},
+    "api": {"search", "train", "measure", "advise", "backends", "families", "graph", *BASE},
+    "cli": {"api", "search", "train", "measure", "advise", "backends", "families", "graph", *BASE},
     # the package root: lazy names only (PEP 562), resolved through importlib at run time
     "__init__": set(),
     "__main__": {"cli"},
