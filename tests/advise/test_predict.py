@@ -11,6 +11,7 @@ from modelpick.advise.predict import (
     MODULE_CALL_S,
     OPTIMIZER_BYTES_PER_PARAM,
     forward_time_s,
+    inference_memory,
     predict,
     train_memory,
 )
@@ -38,9 +39,43 @@ def test_training_memory_is_adamw_arithmetic():
     mem = train_memory(gc, batch=32, precision="bf16")
     assert mem.weights_bytes == 4 * gc.params  # fp32 master weights
     assert mem.gradients_bytes == 4 * gc.params
-    assert mem.optimizer_bytes == 8 * gc.params  # two fp32 moments
-    assert mem.activations_bytes == 32 * (gc.saved_elems + gc.input_elems) * 2
-    assert mem.total_bytes == sum(mem)
+    # two fp32 moments, and a one-element step count per parameter tensor (3 weights, 3 biases)
+    assert mem.optimizer_bytes == 8 * gc.params + 6 * 4
+    assert mem.inputs_bytes == 32 * (1024 * 4 + 8)  # fp32 features, an int64 label
+    assert mem.state_bytes == 4 * gc.params + mem.optimizer_bytes + mem.inputs_bytes
+    # Here the peak falls in AdamW's update: every gradient, the model's bf16 output, and
+    # PyTorch's two temporaries for the largest tensor (1024 × 1024) on a CPU.
+    assert mem.peak_phase == "optimizer"
+    temporaries = 2 * 4 * 1024 * 1024
+    assert mem.total_bytes == mem.state_bytes + 4 * gc.params + temporaries + 32 * 10 * 2
+
+
+def test_bf16_activations_by_hand():
+    # Under autocast each Linear keeps a bf16 copy of its input (the first casts the fp32
+    # batch; later ones get bf16 already) and, where its input needs a gradient, a bf16 copy of
+    # its weight; cross-entropy keeps a log-softmax of the fp32 logits. Checked against
+    # torch's saved tensors in tests/measure/test_memory_oracle.py.
+    gc = cost(_mlp(1024))
+    mem = train_memory(gc, batch=32, precision="bf16")
+    inputs = 32 * 1024 * 2 * 3  # the three Linears' inputs, bf16
+    weights = 2 * (1024 * 1024 + 1024 * 10)  # the casts of the second and third weights
+    assert mem.activations_bytes == inputs + weights + 32 * 10 * 4
+
+
+def test_a_cost_without_its_graph_falls_back_to_the_node_counts():
+    gc = cost(_mlp(64))._replace(graph=None)
+    mem = train_memory(gc, batch=4, precision="fp32")
+    assert mem.activations_bytes == 4 * (gc.saved_elems + gc.input_elems) * 4
+    assert mem.total_bytes == mem.parts_bytes
+
+
+def test_bf16_inference_keeps_fp32_weights():
+    gc = cost(_mlp(256))
+    fp32 = inference_memory(gc, "fp32")
+    bf16 = inference_memory(gc, "bf16")
+    assert fp32 == 4 * gc.params + 4 * (256 + 256)
+    # fp32 weights, the largest layer's bf16 cast, activations in 2 bytes
+    assert bf16 == 4 * gc.params + 2 * (256 * 256 + 256) + 2 * (256 + 256)
 
 
 def test_one_dense_layer_time_by_hand():

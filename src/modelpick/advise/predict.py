@@ -16,6 +16,7 @@ import math
 from typing import NamedTuple
 
 from ..graph import GraphCost, NodeRow, numel
+from ..graph import train_memory as _train_walk
 from .hardware import DeviceProfile
 
 BYTES = {"fp32": 4, "bf16": 2, "fp16": 2}
@@ -47,21 +48,41 @@ LOOKUP_KINDS = ("embedding", "position_embedding", "token_type_embedding", "clas
 
 
 class MemoryBreakdown(NamedTuple):
+    """One training step's memory with AdamW (docs/predictions.md, "Memory").
+
+    The parts are what the step holds at one time or another; `peak_bytes` is the most it
+    holds at once (the allocator's peak): less than their sum, because backward frees
+    activations as gradients appear, plus the temporaries of backward and the optimizer.
+    `total_bytes` is that peak, what a memory limit is checked against."""
+
     weights_bytes: int
     gradients_bytes: int
     optimizer_bytes: int
-    activations_bytes: int
+    activations_bytes: int  # kept for backward when the forward pass ends
     buffers_bytes: int
+    inputs_bytes: int = 0  # the batch: inputs and targets
+    peak_bytes: int = 0  # the step's peak; 0 where it was not modelled
+    peak_phase: str = ""  # forward | backward | optimizer: where the peak falls
 
     @property
-    def total_bytes(self) -> int:
+    def parts_bytes(self) -> int:
         return (
             self.weights_bytes
             + self.gradients_bytes
             + self.optimizer_bytes
             + self.activations_bytes
             + self.buffers_bytes
+            + self.inputs_bytes
         )
+
+    @property
+    def state_bytes(self) -> int:
+        """Held before a step starts: weights, buffers, optimizer state and the batch."""
+        return self.weights_bytes + self.buffers_bytes + self.optimizer_bytes + self.inputs_bytes
+
+    @property
+    def total_bytes(self) -> int:
+        return self.peak_bytes or self.parts_bytes
 
 
 class Prediction(NamedTuple):
@@ -191,24 +212,65 @@ def fixed_overhead_s(row: NodeRow, device: DeviceProfile) -> float:
     return module_overhead_s(device) + row.cost.kernels * device.launch_overhead_s
 
 
-def train_memory(gc: GraphCost, batch: int, precision: str) -> MemoryBreakdown:
-    """Training memory with AdamW: fp32 master weights, fp32 gradients, two fp32 moments, and
-    the activations autograd keeps, in the compute precision (mixed precision keeps weights
-    in fp32 and casts on the fly, Micikevicius et al. 2018)."""
+def train_memory(gc: GraphCost, batch: int, precision: str, device: str = "cpu") -> MemoryBreakdown:
+    """One AdamW training step's memory on `device` ("cpu" or "cuda"): fp32 master weights,
+    fp32 gradients, two fp32 moments (and a step counter per parameter tensor), the batch,
+    the tensors autograd keeps for backward as the backend runs each node (in the compute
+    precision where the backend computes in it: mixed precision keeps fp32 weights and casts
+    on the fly, Micikevicius et al. 2018), and the step's peak (graph/memory.py)."""
     p = gc.params
-    return MemoryBreakdown(
+    walk = _train_walk(gc.graph, gc.backend, device, precision, batch) if gc.graph else None
+    if walk is None:  # a cost without its graph: the activations as the nodes count them
+        return MemoryBreakdown(
+            weights_bytes=4 * p,
+            gradients_bytes=4 * p,
+            optimizer_bytes=8 * p,
+            activations_bytes=batch * (gc.saved_elems + gc.input_elems) * BYTES[precision],
+            buffers_bytes=4 * gc.buffers,
+        )
+    mem = MemoryBreakdown(
         weights_bytes=4 * p,
-        gradients_bytes=4 * p,
-        optimizer_bytes=8 * p,
-        activations_bytes=batch * (gc.saved_elems + gc.input_elems) * BYTES[precision],
-        buffers_bytes=4 * gc.buffers,
+        gradients_bytes=walk.gradients_bytes,
+        optimizer_bytes=8 * p + 4 * walk.param_tensors,
+        activations_bytes=walk.saved_bytes,
+        buffers_bytes=4 * gc.buffers + _counter_bytes(gc),
+        inputs_bytes=batch * (gc.input_elems * _input_bytes(gc) + _target_bytes(gc)),
+        peak_phase=walk.phase,
     )
+    return mem._replace(peak_bytes=mem.state_bytes + walk.peak_bytes)
+
+
+def _input_bytes(gc: GraphCost) -> int:
+    return 8 if gc.graph is not None and gc.graph.input_kind == "tokens" else 4
+
+
+def _target_bytes(gc: GraphCost) -> int:
+    """A sample's targets: regression values or one sigmoid unit's labels in fp32, class
+    indices in int64 (one per output position)."""
+    g = gc.graph
+    out = gc.output_shape
+    if g is None:
+        return 0
+    if g.task == "regression" or out[-1] == 1:
+        return 4 * numel(out)
+    return 8 * numel(out[:-1])
+
+
+def _counter_bytes(gc: GraphCost) -> int:
+    """PyTorch's BatchNorm keeps an int64 count of batches seen, besides its statistics."""
+    if gc.backend != "torch":
+        return 0
+    return 8 * sum(1 for r in gc.rows if r.kind == "batch_norm")
 
 
 def inference_memory(gc: GraphCost, precision: str) -> int:
-    """Weights in the inference precision plus the largest live input+output pair at batch 1."""
-    peak_act = max((numel(r.in_shape) + numel(r.out_shape) for r in gc.rows if r.leaf), default=0)
-    return (gc.params + gc.buffers) * BYTES[precision] + peak_act * BYTES[precision]
+    """Weights as the backends keep them, fp32 even under mixed precision (autocast and Keras's
+    mixed policies cast on the fly), plus, in a 2-byte precision, the cast of the largest
+    layer's weights, plus the largest live input+output pair at batch 1 in `precision`."""
+    leaves = [r for r in gc.rows if r.leaf]
+    peak_act = max((numel(r.in_shape) + numel(r.out_shape) for r in leaves), default=0)
+    cast = 2 * max((r.cost.params for r in leaves), default=0) if BYTES[precision] == 2 else 0
+    return (gc.params + gc.buffers) * 4 + cast + peak_act * BYTES[precision]
 
 
 def predict(
@@ -241,7 +303,7 @@ def predict(
         train_samples_per_s=batch_size / step_s,
         epoch_s=epoch_s,
         epochs_in_budget=train_minutes * 60 / epoch_s,
-        train_memory=train_memory(gc, batch_size, precision),
+        train_memory=train_memory(gc, batch_size, precision, device.kind),
         inference_memory_bytes=inference_memory(gc, precision),
         compute_bound_fraction=compute_share,
         calibrated=device.calibrated,

@@ -4,15 +4,18 @@ from .conv import Conv, GlobalPool, Pool
 from .core import Activation, BatchNorm, Dense, Dropout, Flatten, LayerNorm, SwapAxes
 from .cost import Graph, GraphCost, NodeRow, cost, walk
 from .embedding import ClassToken, Embedding, PatchEmbed, PositionEmbedding, TokenTypeEmbedding
+from .memory import TrainMemory, train_memory
 from .nodes import (
     ACTIVATIONS,
     BACKENDS,
     Node,
     NodeCost,
     Residual,
+    Saves,
     Sequential,
     Shape,
     ShapeError,
+    TrainContext,
     numel,
     seq,
 )
@@ -42,15 +45,19 @@ __all__ = [
     "Pool",
     "PositionEmbedding",
     "Residual",
+    "Saves",
     "SeqPool",
     "Sequential",
     "Shape",
     "ShapeError",
     "SwapAxes",
     "TokenTypeEmbedding",
+    "TrainContext",
+    "TrainMemory",
     "cost",
     "numel",
     "rnn_layer_params",
     "seq",
+    "train_memory",
     "walk",
 ]

@@ -7,7 +7,7 @@ stride + 1` (`_conv_out`), and an axis that would shrink below one element is a 
 
 from __future__ import annotations
 
-from .nodes import Node, NodeCost, Shape, ShapeError, numel
+from .nodes import Node, NodeCost, Saves, Shape, ShapeError, TrainContext, matmul_saves, numel
 
 
 def _conv_out(n: int, kernel: int, stride: int, padding: int, who: str) -> int:
@@ -57,8 +57,22 @@ class Conv(Node):
             params=self.filters * per_out + (self.filters if self.bias else 0),
             macs=macs,
             flops=2 * macs,
-            saved_elems=numel(out),
+            saved_elems=numel(shape),  # its input, kept for the weight gradient
         )
+
+    def train_saves(self, shape: Shape, ctx: TrainContext) -> Saves:
+        weight = self.filters * (shape[0] // self.groups) * self.kernel**self.ndim
+        tensors = (weight, self.filters) if self.bias else (weight,)
+        s = matmul_saves(ctx, weight, tensors, weight_always=True)
+        if ctx.backend == "torch" and ctx.device == "cpu":
+            # oneDNN's backward reorders its input and the incoming gradient into its own
+            # blocked layout, and makes the weight gradient in it before copying it out (under
+            # autocast that copy is the 2-byte gradient `matmul_saves` already counts)
+            b, eb = ctx.batch, s.out_bytes
+            moved = b * eb * (numel(shape) + numel(self.output_shape(shape)))
+            moved += 0 if ctx.autocast else 4 * weight
+            s = s._replace(backward_scratch=s.backward_scratch + moved)
+        return s
 
 
 class Pool(Node):
@@ -83,7 +97,14 @@ class Pool(Node):
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
         out = numel(self.output_shape(shape))
-        return NodeCost(flops=out * self.kernel**self.ndim, saved_elems=out)
+        # Its input; max pooling also the argmax indices (int64 in PyTorch: 2 elements' worth).
+        indices = 2 * out if self.op == "max" else 0
+        return NodeCost(flops=out * self.kernel**self.ndim, saved_elems=numel(shape) + indices)
+
+    def train_saves(self, shape: Shape, ctx: TrainContext) -> Saves:
+        out = numel(self.output_shape(shape)) * ctx.batch
+        indices = 8 * out if self.op == "max" else 0
+        return Saves(out_bytes=ctx.in_bytes, saves_input=True, extra=indices)
 
 
 class GlobalPool(Node):
@@ -98,4 +119,10 @@ class GlobalPool(Node):
         return (shape[0],)
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
-        return NodeCost(flops=numel(shape), saved_elems=shape[0])
+        # A mean keeps nothing (its backward needs only the shape); a max its input and output.
+        saved = numel(shape) + shape[0] if self.op == "max" else 0
+        return NodeCost(flops=numel(shape), saved_elems=saved)
+
+    def train_saves(self, shape: Shape, ctx: TrainContext) -> Saves:
+        keep = self.op == "max"
+        return Saves(out_bytes=ctx.in_bytes, saves_input=keep, saves_output=keep)

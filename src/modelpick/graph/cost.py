@@ -60,6 +60,7 @@ class GraphCost(NamedTuple):
     saved_elems: int
     input_elems: int
     output_shape: Shape
+    graph: Graph | None = None  # what was costed: the training-memory walk needs the nodes
 
     @property
     def activation_elems(self) -> int:
@@ -131,6 +132,7 @@ def cost(graph: Graph, backend: str = "torch") -> GraphCost:
         saved_elems=total.saved_elems,
         input_elems=numel(graph.input_shape),
         output_shape=_root_output(rows, graph.input_shape),
+        graph=graph,
     )
 
 

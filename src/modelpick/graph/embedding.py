@@ -7,7 +7,7 @@ keep the shape; `ClassToken` prepends one learned token.
 
 from __future__ import annotations
 
-from .nodes import Node, NodeCost, Shape, ShapeError, numel
+from .nodes import Node, NodeCost, Saves, Shape, ShapeError, TrainContext, matmul_saves, numel
 
 
 class Embedding(Node):
@@ -24,6 +24,10 @@ class Embedding(Node):
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
         return NodeCost(params=self.vocab_size * self.dim, saved_elems=0)
+
+    def train_saves(self, shape: Shape, ctx: TrainContext) -> Saves:
+        # Keeps the token ids, which are the batch itself; the lookup is fp32 under autocast.
+        return Saves(out_bytes=4, param_tensors=(self.vocab_size * self.dim,))
 
 
 class PositionEmbedding(Node):
@@ -44,6 +48,9 @@ class PositionEmbedding(Node):
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
         return NodeCost(params=self.max_len * shape[1], flops=numel(shape), saved_elems=0)
 
+    def train_saves(self, shape: Shape, ctx: TrainContext) -> Saves:
+        return Saves(out_bytes=ctx.in_bytes, param_tensors=(self.max_len * shape[1],))
+
 
 class TokenTypeEmbedding(Node):
     """BERT's segment embedding, for single-segment input: row 0 added to every position."""
@@ -53,6 +60,9 @@ class TokenTypeEmbedding(Node):
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
         return NodeCost(params=self.types * shape[-1], flops=numel(shape), saved_elems=0)
+
+    def train_saves(self, shape: Shape, ctx: TrainContext) -> Saves:
+        return Saves(out_bytes=ctx.in_bytes, param_tensors=(self.types * shape[-1],))
 
 
 class ClassToken(Node):
@@ -67,6 +77,9 @@ class ClassToken(Node):
 
     def cost(self, shape: Shape, backend: str = "torch") -> NodeCost:
         return NodeCost(params=shape[1], saved_elems=0, kernels=2)  # expand, concatenate
+
+    def train_saves(self, shape: Shape, ctx: TrainContext) -> Saves:
+        return Saves(out_bytes=ctx.in_bytes, param_tensors=(shape[1],))
 
 
 class PatchEmbed(Node):
@@ -95,6 +108,10 @@ class PatchEmbed(Node):
             params=self.dim * per_out + self.dim,
             macs=macs,
             flops=2 * macs,
-            saved_elems=numel(out),
+            saved_elems=numel(shape),  # its input, kept for the weight gradient
             kernels=2,  # the strided conv, then tokens-first (a copy)
         )
+
+    def train_saves(self, shape: Shape, ctx: TrainContext) -> Saves:
+        weight = self.dim * shape[0] * self.patch**self.ndim
+        return matmul_saves(ctx, weight, (weight, self.dim), weight_always=True)

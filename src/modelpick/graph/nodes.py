@@ -10,8 +10,11 @@ Counting conventions (docs/cost.md gives the derivations):
 - `params` are trainable parameters *as the given backend creates them*; `buffers` are
   non-trainable state (BatchNorm running statistics), which Keras counts in `count_params()`
   and PyTorch keeps out of `parameters()`.
-- `saved_elems` approximates what autograd keeps for the backward pass (output activations,
-  plus gate and projection intermediates for RNNs and attention).
+- `saved_elems` counts, per sample at fp32, what the node alone keeps for the backward pass
+  (its input, statistics, indices, attention's Q/K/V). What a training step really holds
+  depends on the neighbours and the precision (an in-place ReLU, a tensor two nodes keep, the
+  casts of mixed precision): `train_saves` says what a node holds in context, and
+  graph/memory.py follows the tensors through a whole step (docs/cost.md, docs/predictions.md).
 
 This module holds the base `Node`, its cost record and the containers (`Sequential`,
 `Residual`); the layer kinds live beside it: `core` (dense, normalisation, activation, dropout,
@@ -50,6 +53,74 @@ class ShapeError(ValueError):
 
 def numel(shape: Shape) -> int:
     return math.prod(shape) if shape else 1
+
+
+class TrainContext(NamedTuple):
+    """What a node's training-memory rule needs to know about where it runs (graph/memory.py).
+
+    `in_bytes`: bytes per element of the tensor coming in; `in_grad`: whether that tensor needs
+    a gradient (not the raw input batch); `prev`: the kind of the node before it in its
+    Sequential ("" at the start), for PyTorch's in-place ReLU."""
+
+    backend: str = "torch"
+    device: str = "cpu"
+    precision: str = "fp32"
+    batch: int = 1
+    in_bytes: int = 4
+    in_grad: bool = True
+    prev: str = ""
+
+    @property
+    def autocast(self) -> bool:
+        """Mixed precision: matmuls and convolutions run in 2-byte types, weights stay fp32."""
+        return self.precision in ("bf16", "fp16")
+
+    @property
+    def low_bytes(self) -> int:
+        return 2 if self.autocast else 4
+
+
+class Saves(NamedTuple):
+    """What one node holds in a training step, as its backend runs it (all sizes in bytes, at
+    the context's batch). graph/memory.py follows these through the step.
+
+    out: "new" (a fresh output tensor of `out_bytes` per element), "view" (the output shares its
+    input's storage: flatten, transpose, a slice) or "inplace" (the output overwrites the input).
+    saves_input: keeps its input tensor for backward; `input_copy` > 0 instead keeps a copy of
+    the input in that many bytes per element (mixed precision's cast). saves_output: keeps its
+    output. `extra`: bytes of other tensors it keeps (weight casts, masks, pooling indices,
+    statistics, attention's Q/K/V, recurrent workspaces). `backward_scratch`: bytes its
+    backward holds beyond the incoming and outgoing gradients and the weight gradients.
+    `param_tensors`: the element counts of its parameter tensors (for the optimizer).
+    `out_storage`: where the output is a slice of a larger new tensor (an RNN's last step),
+    the bytes of that tensor, which whoever keeps the slice keeps whole."""
+
+    out: str = "new"
+    out_bytes: int = 4
+    saves_input: bool = False
+    input_copy: int = 0
+    saves_output: bool = False
+    extra: int = 0
+    backward_scratch: int = 0
+    param_tensors: tuple[int, ...] = ()
+    out_storage: int = 0  # bytes of the storage a "new" output keeps alive (0: its own size)
+
+
+def matmul_saves(
+    ctx: TrainContext, weight: int, tensors: tuple[int, ...], weight_always: bool
+) -> Saves:
+    """A matrix product or convolution in training: it keeps its input (for the weight
+    gradient). Under mixed precision it runs in the 2-byte type: it keeps a 2-byte cast of an
+    fp32 input instead, and the 2-byte cast of its weight (a convolution always; a matrix
+    product only when its input needs a gradient), and its backward makes the weight gradient
+    in 2 bytes before casting it to the fp32 `.grad`."""
+    if not ctx.autocast:
+        return Saves(out_bytes=4, saves_input=True, param_tensors=tensors)
+    keep = dict(saves_input=True) if ctx.in_bytes == 2 else dict(input_copy=2)
+    cast = 2 * weight if (weight_always or ctx.in_grad) else 0
+    return Saves(
+        out_bytes=2, extra=cast, backward_scratch=2 * sum(tensors), param_tensors=tensors, **keep
+    )
 
 
 class NodeCost(NamedTuple):
@@ -133,6 +204,11 @@ class Node:
 
     def children(self) -> tuple[Node, ...]:
         return ()
+
+    def train_saves(self, shape: Shape, ctx: TrainContext) -> Saves:
+        """What this node holds in a training step (`Saves`); a node without its own rule
+        passes its input through."""
+        return Saves(out="view", out_bytes=ctx.in_bytes)
 
 
 class Sequential(Node):

@@ -18,6 +18,7 @@ from ..advise.hardware import DeviceProfile
 from ..advise.predict import predict
 from ..backends.base import DeviceOutOfMemory
 from ..graph import Graph, cost
+from .memory import measure_step_memory
 
 
 class Stats(NamedTuple):
@@ -178,7 +179,11 @@ def bench_graph(
     clock: Callable[[], float] = time.perf_counter,
 ) -> Result:
     """Build and measure one graph: batch-1 latency, throughput and a training step at
-    `batch`, peak memory. `memory_probe` (CPU) returns the process's resident bytes."""
+    `batch`, peak memory. The peak is the allocator's: on a GPU the backend's own figure over
+    the timed steps; on a CPU, `measure_step_memory`'s (one more step, recorded by the
+    framework's profiler), which is what the predicted training memory means. Where neither
+    can tell (TensorFlow on a CPU), `memory_probe` (the process's resident bytes) gives the
+    growth of the process over the timed steps instead."""
     gc_ = cost(graph, backend.name)
     base = dict(
         arch=graph.name,
@@ -219,6 +224,10 @@ def bench_graph(
             step, sync, settings._replace(warmup=1, min_runs=settings.train_steps), clock
         )
         peak = backend.peak_memory_bytes(built)
+        oracle = None
+        if peak is None:  # a CPU: the oracle reads the allocator's peak of one step
+            opt = None  # noqa: F841 - the timed steps' optimizer state is no longer needed
+            oracle = measure_step_memory(backend, built, batch)
     except DeviceOutOfMemory:
         out_of_memory = True  # handled below, outside this block: its traceback holds tensors
     if out_of_memory:
@@ -236,6 +245,8 @@ def bench_graph(
             note=f"does not fit at batch {batch}; largest batch that fits: {fit}",
         )
     source = "allocator peak"
+    if peak is None and oracle is not None and oracle.peak_bytes is not None:
+        peak, source = oracle.peak_bytes, f"allocator peak ({oracle.peak_source})"
     if peak is None and memory_probe and rss_before is not None:
         peak, source = max(0, peak_rss[0] - rss_before), "process RSS growth"
     flops_per_s = gc_.flops * batch / throughput.p50_s
