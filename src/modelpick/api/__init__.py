@@ -133,11 +133,69 @@ def _warn(message: str, warn=None) -> None:
     warnings.warn(message, stacklevel=level)
 
 
+def glob_escape(text: str) -> str:
+    import glob
+
+    return glob.escape(text)
+
+
+def trial_evidence(profile_name: str, trials: str | Path | None = None) -> dict | None:
+    """What a `trial` measured for this profile: its leaderboard.json (`trials`: the file, or
+    the trial's folder; default the newest runs/<profile>-trial-*/leaderboard.json under the
+    current directory). Plain JSON, so `recommend` stays fast (no Optuna, no framework)."""
+    from ..safeio import load_json_file
+
+    if trials is None:
+        import re
+
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", profile_name).strip("-.")[:80] or "run"
+        found = sorted(  # the folder names `train.run.default_output` gives
+            Path("runs").glob(f"{glob_escape(slug)}-trial-*/leaderboard.json"),
+            key=lambda f: f.stat().st_mtime,
+        )
+        if not found:
+            return None
+        path = found[-1]
+    else:
+        path = Path(trials)
+        if path.is_dir():
+            path = path / "leaderboard.json"
+    doc = load_json_file(path, InputError, "trial leaderboard", 64 * 2**20)
+    if not isinstance(doc, dict) or not isinstance(doc.get("leaderboard"), list):
+        raise InputError(f"{path}: not a leaderboard written by `modelpick trial`")
+    if trials is None and doc.get("profile") != profile_name:
+        return None
+    rows = {}
+    for r in doc["leaderboard"]:
+        if isinstance(r, dict) and isinstance(r.get("name"), str) and r.get("kind") == "net":
+            metric = r.get("metric")
+            rows[r["name"]] = {
+                "metric": metric if isinstance(metric, (int, float)) else None,
+                "metric_name": doc.get("metric_name"),
+                "rung": r.get("stopped_at_rung"),
+                "measured_rank": r.get("measured_rank"),
+                "train_seconds": r.get("train_seconds"),
+            }
+    return {
+        "source": str(path),
+        "metric_name": doc.get("metric_name"),
+        "winner": (doc.get("winner") or {}).get("name"),
+        "spearman_analytic_vs_measured": doc.get("spearman_analytic_vs_measured"),
+        "rows": rows,
+    }
+
+
 def recommend(
-    profile: Any, top: int = 5, catalog: str | Path | None = None, warn=None
+    profile: Any,
+    top: int = 5,
+    catalog: str | Path | None = None,
+    warn=None,
+    trials: str | Path | None = None,
 ) -> Recommendation:
     """Rank the catalog's candidates for `profile`; same result as `modelpick recommend`.
-    When nothing fits, `found` is False and `to_dict()["relax"]` says what to relax."""
+    When nothing fits, `found` is False and `to_dict()["relax"]` says what to relax. When a
+    `trial` for this profile is found (`trials`, or runs/<profile>-trial-*/), each candidate
+    it trained carries its measured metric (`Recommendation.measured(name)`)."""
     from ..advise.catalog import expand_candidates
     from ..advise.scoring import rank
 
@@ -146,7 +204,8 @@ def recommend(
     cat = load_catalog(catalog)
     device, notes = _resolve_device_w(prof, _source(profile), warn)
     built, rejected, skipped = expand_candidates(cat, prof)
-    return Recommendation(prof, rank(prof, built, rejected, skipped, device, notes), top)
+    evidence = trial_evidence(prof.name, trials)
+    return Recommendation(prof, rank(prof, built, rejected, skipped, device, notes), top, evidence)
 
 
 def _resolve_device_w(prof, source, warn):
@@ -168,8 +227,16 @@ def _count(name: str, value: object, limit: int = 10**6) -> int:
     return value
 
 
-def estimate(profile: Any, arch: str, catalog: str | Path | None = None, warn=None) -> Estimate:
-    """Exact cost and per-precision predictions of one catalog architecture for `profile`."""
+def estimate(
+    profile: Any,
+    arch: str,
+    catalog: str | Path | None = None,
+    warn=None,
+    trials: str | Path | None = None,
+) -> Estimate:
+    """Exact cost and per-precision predictions of one catalog architecture for `profile`;
+    with a stored trial for the profile (`trials`, or runs/<profile>-trial-*/), what it
+    measured for this architecture (`measured`)."""
     from ..advise.catalog import build_named
     from ..advise.predict import predict
     from ..advise.scoring import choose_precisions
@@ -185,7 +252,11 @@ def estimate(profile: Any, arch: str, catalog: str | Path | None = None, warn=No
         predict(built.cost, device, p, b.batch_size, prof.data.train_samples, b.train_minutes)
         for p in precisions
     ]
-    return Estimate(prof, built, preds, device, [*notes, *pnotes, *built.graph.notes])
+    evidence = trial_evidence(prof.name, trials)
+    measured = None
+    if evidence and built.arch.name in evidence["rows"]:
+        measured = {**evidence["rows"][built.arch.name], "source": evidence["source"]}
+    return Estimate(prof, built, preds, device, [*notes, *pnotes, *built.graph.notes], measured)
 
 
 def validate(*profiles: str | Path, data: bool = False) -> Validation:
@@ -868,6 +939,7 @@ __all__ = [
     "schema",
     "train_model",
     "trial",
+    "trial_evidence",
     "trial_report",
     "validate",
 ]

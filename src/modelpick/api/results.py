@@ -147,6 +147,11 @@ class Recommendation:
     profile: Any
     ranking: Ranking
     top: int
+    evidence: dict | None = None  # a trial's leaderboard for this profile (api.trial_evidence)
+
+    def measured(self, name: str) -> dict | None:
+        """What a stored trial measured for `name` (metric, rung, measured rank), if any."""
+        return (self.evidence or {}).get("rows", {}).get(name)
 
     @property
     def candidates(self) -> list[Scored]:
@@ -180,8 +185,13 @@ class Recommendation:
             "precisions": list(ranking.precisions),
             "assumptions": assumptions(p),
             "notes": list(ranking.notes),
-            "candidates": [candidate_json(s) for s in self.candidates],
+            "candidates": [
+                candidate_json(s) | {"measured": self.measured(s.name)} for s in self.candidates
+            ],
             "candidates_total": len(ranking.ranked),
+            "evidence": None
+            if self.evidence is None
+            else {k: v for k, v in self.evidence.items() if k != "rows"},
             "rejected": [rejection_json(r) for r in ranking.rejected],
             "not_applicable": ranking.skipped,
             "relax": self.relax,
@@ -201,6 +211,7 @@ class Estimate:
     predictions: list[Prediction]
     device: DeviceProfile
     notes: list[str]
+    measured: dict | None = None  # what a stored trial measured for it (api.trial_evidence)
 
     @property
     def name(self) -> str:
@@ -218,6 +229,7 @@ class Estimate:
             **cost_json(self.built),
             "device": device_json(self.device),
             "predictions": [prediction_json(p) for p in self.predictions],
+            "measured": self.measured,
             "layers": [
                 {
                     "path": r.path,

@@ -33,9 +33,17 @@ def recommend(
     top: TopOpt = 5,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    trials: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option(
+            "--trials",
+            help="a trial's leaderboard.json or folder (default: the newest "
+            "runs/<profile>-trial-*/ here): show what it measured beside each score",
+        ),
+    ] = None,
 ) -> None:
     """Rank candidate architectures for a task, say why, and list the rejected and why."""
-    result = api.recommend(profile, top=top, catalog=catalog, warn=warn)
+    result = api.recommend(profile, top=top, catalog=catalog, warn=warn, trials=trials)
     if json_out:
         print_json(result.to_dict())
     else:
@@ -53,9 +61,13 @@ def estimate(
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
     layers: Annotated[bool, typer.Option("--layers", help="also show every layer")] = False,
+    trials: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--trials", help="a trial's leaderboard.json or folder (see recommend)"),
+    ] = None,
 ) -> None:
     """Cost and predictions of one catalog architecture for a task profile."""
-    result = api.estimate(profile, arch, catalog=catalog, warn=warn)
+    result = api.estimate(profile, arch, catalog=catalog, warn=warn, trials=trials)
     if json_out:
         print_json(result.to_dict())
         return

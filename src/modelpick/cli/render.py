@@ -52,8 +52,15 @@ def render_ranking(result, console=None) -> None:
             ("score", "right"),
         ):
             table.add_column(col, justify=justify, no_wrap=col == "architecture")
+        evidence = getattr(result, "evidence", None)
+        if evidence:
+            table.add_column(f"measured {evidence['metric_name']}", justify="right")
         for s in ranking.ranked[:top]:
             p = s.prediction
+            extra = []
+            if evidence:
+                m = result.measured(s.name)
+                extra = ["–" if not m or m["metric"] is None else f"{m['metric']:.4g}"]
             table.add_row(
                 str(s.rank),
                 safe(s.name),
@@ -64,8 +71,19 @@ def render_ranking(result, console=None) -> None:
                 human(p.train_memory_bytes, "B"),
                 f"{p.epochs_in_budget:.3g}",
                 f"{s.score:.3f}",
+                *extra,
             )
         console.print(table)
+        if evidence:
+            rho = evidence.get("spearman_analytic_vs_measured")
+            console.print(
+                markup(
+                    "[dim]measured: trial {} (winner {}; analytic vs measured Spearman {})[/]",
+                    evidence["source"],
+                    evidence.get("winner") or "–",
+                    "–" if rho is None else f"{rho:+.2f}",
+                )
+            )
         best = ranking.ranked[0]
         console.print(markup("\n[bold]Why {} ({})[/]", best.name, best.prediction.precision))
         for c in best.criteria:
@@ -101,6 +119,17 @@ def render_estimate(result, console=None) -> None:
         markup("[bold]{}[/] ({}) for {} on {}", arch.name, arch.family, profile.name, device.name)
     )
     console.print(markup("  {}  [dim]{}[/]", arch.entry.description, arch.entry.source))
+    m = getattr(result, "measured", None)
+    if m and m.get("metric") is not None:
+        console.print(
+            markup(
+                "  [green]measured[/] {} {} (rank {} in trial {})",
+                m.get("metric_name"),
+                f"{m['metric']:.4g}",
+                m.get("measured_rank"),
+                m.get("source"),
+            )
+        )
     console.print(
         f"  params {c.params:,}  FLOPs {human(c.flops)}  MACs {human(c.macs)}  "
         f"input {tuple(built.graph.input_shape)} -> output {tuple(c.output_shape)}"
