@@ -167,4 +167,7 @@ def _internal(exc: BaseException) -> int:
 
 def main() -> None:
     """Console entry point."""
+    from . import train as _train
+
+    _train.WHOLE_PROCESS = True  # time limits count from the process's start (see train.py)
     sys.exit(run())

@@ -73,6 +73,14 @@ class _View:
         self.live.update(self._render())
 
 
+def _plain_event(kind: str, info: dict) -> None:
+    if kind != "done":
+        return
+    job = info["job"]
+    what = f"failed: {info['failed']}" if info.get("failed") else f"{info.get('value'):.4g}"
+    typer.echo(f"{clean(job['candidate'])} rung {job['rung']}: {clean(what)}", err=True)
+
+
 @errors_to_exit
 def trial(
     profile: ProfileArg,
@@ -141,6 +149,8 @@ def trial(
     if view:
         with view.live:
             result = api.trial(profile, on_event=view.event, **kwargs)
+    elif not json_out:  # stderr is not a terminal: one line per finished job
+        result = api.trial(profile, on_event=_plain_event, **kwargs)
     else:
         result = api.trial(profile, **kwargs)
     doc = result.to_dict()

@@ -100,11 +100,18 @@ def _epoch_line(rec: dict) -> str:
     )
 
 
+WHOLE_PROCESS = False  # set by the console entry point (app.main)
+
+
 def _process_start() -> float:
     """When this process started, on the monotonic clock: `--minutes` then includes Python's
-    start-up and the framework's import, as a stopwatch around the command would."""
+    start-up and the framework's import, as a stopwatch around the command would. Only for
+    the `modelpick` command itself; `run([...])` called in a longer-lived process (tests, a
+    notebook) counts from the call."""
     import time
 
+    if not WHOLE_PROCESS:
+        return time.monotonic()
     import psutil
 
     try:
