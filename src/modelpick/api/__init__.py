@@ -814,11 +814,28 @@ def trial(
         baselines = run_baselines(
             dataset, graph0, prof.task, time.monotonic() + 0.1 * budget_s, clock=time.monotonic
         )
-    remaining = started + budget_s - time.monotonic()
-    if remaining <= 0.05 * budget_s and not resume:
+    now = time.monotonic()
+    remaining = started + budget_s - now
+    # The smallest rung worth running: one epoch of the fastest candidate as predicted (at
+    # least a second), for every candidate; the search plans 70 % of what is left for rungs.
+    from ..advise.predict import predict as _predict
+    from ..graph import cost as _cost
+
+    epoch_s = []
+    for c in candidates:
+        g = build_named_graph(cat, c["name"], prof)
+        if dev.supports(precision):
+            gc = _cost(g, be.name)
+            epoch_s.append(
+                _predict(gc, dev, precision, prof.budget.batch_size, len(dataset.train), 1).epoch_s
+            )
+    need_s = (now - started) + len(candidates) * max(1.0, min(epoch_s, default=1.0)) / 0.7
+    if not resume and (remaining <= 0.05 * budget_s or 0.7 * remaining < need_s - (now - started)):
         raise NoAnswerError(
-            f"the time limit ({budget_s / 60:g} min) was spent before the first rung "
-            "(start-up, reading the data, the baselines); raise --minutes"
+            f"--minutes {budget_s / 60:g} is too small for one rung of each of the "
+            f"{len(candidates)} candidates (start-up, data and baselines took "
+            f"{now - started:.0f} s); the smallest budget that would do is about "
+            f"{math.ceil(need_s / 6) / 10:g} min: raise --minutes"
         )
     config = new_config(
         prof,
