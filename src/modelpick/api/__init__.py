@@ -741,6 +741,9 @@ def trial(
     warn=None,
     stop=None,
     started: float | None = None,
+    ray_address: str | None = None,
+    cpus_per_trial: float = 1,
+    gpus_per_trial: float | None = None,
 ) -> TrialRun:
     """`modelpick trial`: train the `top` candidates of `recommend` (and the best of every
     family, and classic baselines) by asynchronous successive halving within the time limit
@@ -862,7 +865,21 @@ def trial(
     if executor == "ray":
         from ..search.ray_exec import run_ray
 
-        interrupted = run_ray(st, prof, dataset, cat, be, dev, precision, out, started + budget_s)
+        interrupted = run_ray(
+            st,
+            prof,
+            dataset,
+            cat,
+            be,
+            dev,
+            precision,
+            out,
+            started + budget_s,
+            address=ray_address,
+            cpus_per_trial=cpus_per_trial,
+            gpus_per_trial=gpus_per_trial,
+            on_event=on_event,
+        )
     else:
         stop = stop or StopFlag()
         worker = Worker(

@@ -117,6 +117,15 @@ def trial(
         Optional[Path], typer.Option("--data", help="data file or folder (default: data.path)")  # noqa: UP045
     ] = None,  # noqa: UP045
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    ray_address: Annotated[
+        Optional[str],  # noqa: UP045
+        typer.Option("--ray-address", help="--executor ray: join this cluster (auto, HOST:6379)"),
+    ] = None,
+    cpus_per_trial: Annotated[float, typer.Option("--cpus-per-trial", help="--executor ray")] = 1,
+    gpus_per_trial: Annotated[
+        Optional[float],  # noqa: UP045
+        typer.Option("--gpus-per-trial", help="--executor ray: fractions share a GPU"),
+    ] = None,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
 ) -> None:
@@ -145,6 +154,9 @@ def trial(
         catalog=catalog,
         warn=warn,
         started=started,
+        ray_address=ray_address,
+        cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial,
     )
     if view:
         with view.live:
