@@ -854,6 +854,11 @@ def trial(
     )
     st = Store.create(url, f"modelpick-{prof.name}", config, resume)
     if resume:
+        if out is None and not st.config.get("out_dir"):
+            raise InputError(
+                f"--store {url}: the search is still starting (its first worker has not "
+                "finished setting it up); retry in a few seconds"
+            )
         out = Path(st.config["out_dir"]) if out is None else out
     else:
         if out is None:

@@ -53,13 +53,48 @@ def _optuna():
     return optuna
 
 
-def _storage(url: str):
+def _engine_kwargs(url: str) -> dict:
+    # libpq waits as long as TCP does (minutes) for a host that drops packets: give up in 10 s
+    return {"connect_args": {"connect_timeout": 10}} if url.startswith("postgres") else {}
+
+
+def _storage(url: str, create: bool = True, flag: str = "--store "):
+    """Optuna's RDB storage at `url`. A database that holds other tables is refused before
+    Optuna writes its schema into it; with `create` False, an empty one is refused too."""
     optuna = _optuna()
+    import sqlalchemy
+
     try:
-        return optuna.storages.RDBStorage(url, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+        engine = sqlalchemy.create_engine(url, **_engine_kwargs(url))
+        try:
+            tables = set(sqlalchemy.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+    except ImportError as exc:
+        raise InputError(
+            f"{flag}{url}: cannot open it: its database driver ({exc.name}) is not installed "
+            "(`pip install 'modelpick[trial]'` brings psycopg for PostgreSQL)"
+        ) from None
     except Exception as exc:  # a bad URL, a file that is no database, a server that is down
         raise InputError(
-            f"--store {url}: cannot open it as an Optuna store ({_first(exc)})"
+            f"{flag}{url}: cannot open it as an Optuna store ({_first(exc)})"
+        ) from None
+    if tables and not {"studies", "version_info"} <= tables:
+        raise InputError(
+            f"{flag}{url}: not an Optuna store (a database with other tables; left as is)"
+        )
+    if not tables and not create:
+        raise InputError(f"{flag}{url}: holds no modelpick trial search (an empty database)")
+    try:
+        return optuna.storages.RDBStorage(
+            url,
+            engine_kwargs=_engine_kwargs(url),
+            heartbeat_interval=HEARTBEAT_S,
+            grace_period=GRACE_S,
+        )
+    except Exception as exc:  # another schema version, a read-only file
+        raise InputError(
+            f"{flag}{url}: cannot open it as an Optuna store ({_first(exc)})"
         ) from None
 
 
@@ -82,7 +117,7 @@ class Store:
         """Open the study `name` at `url`: a new search, or (resume) the stored one, whose
         configuration must be the same search (same candidates, budget, data)."""
         optuna = _optuna()
-        storage = _storage(url)
+        storage = _storage(url, create=not resume)
         names = {s.study_name for s in optuna.get_all_study_summaries(storage)}
         if name in names:
             study = optuna.load_study(study_name=name, storage=storage)
@@ -109,9 +144,9 @@ class Store:
 
     @classmethod
     def open_existing(cls, url: str) -> list[Store]:
-        """Every modelpick search in a store (for `report`)."""
+        """Every modelpick search in a store (for `report`), oldest first."""
         optuna = _optuna()
-        storage = _storage(url)
+        storage = _storage(url, create=False, flag="")
         out = []
         for summary in optuna.get_all_study_summaries(storage):
             study = optuna.load_study(study_name=summary.study_name, storage=storage)

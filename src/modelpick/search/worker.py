@@ -6,6 +6,8 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
+import socket
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -112,13 +114,15 @@ class Worker:
         self.out_dir, self.deadline, self.stop, self.clock = out_dir, deadline, stop, clock
         self.on_event = on_event or (lambda kind, info: None)
         self.runs: dict[str, tuple[Run, Carry]] = {}
+        self.rung_done: dict[str, int] = {}  # the last rung this process trained each through
         self.plan = store.plan()
         self.metric = store.config["metric_name"]
         self.interrupted = False
 
-    def _run(self, name: str) -> tuple[Run, Carry]:
-        if name in self.runs:
+    def _run(self, name: str, rung: int) -> tuple[Run, Carry]:
+        if name in self.runs and self.rung_done.get(name) == rung - 1:
             return self.runs[name]
+        self.runs.pop(name, None)  # another worker trained it since: go on from its checkpoint
         out = self.out_dir / name
         out.mkdir(parents=True, exist_ok=True)
         planned = build_named(self.catalog, name, self.profile)
@@ -142,8 +146,9 @@ class Worker:
             # resumed (or promoted from another worker's rung): continue from its checkpoint
             run.open(memory=False)
             self.backend.load_checkpoint(run.built, out)
-            last = max(previous, key=lambda r: r["rung"])
-            carry.trained_s = self.plan.rungs_s[last["rung"]]
+            done = [r for r in previous if r["state"] == "complete"] or previous
+            last = max(done, key=lambda r: r["rung"])
+            carry.trained_s = float(last.get("train_seconds") or self.plan.rungs_s[last["rung"]])
             carry.epochs_done = int(last.get("epochs", 0))
             run.memory = None
             try:
@@ -151,6 +156,9 @@ class Worker:
             except (OSError, ValueError, KeyError, TypeError):
                 run.epochs = []
         else:
+            # a new candidate, or one whose earlier rungs ran where its checkpoint cannot be
+            # seen (another machine without a shared output folder): from the start, for the
+            # rung's total seconds (the job's time slice is widened to match, in _job)
             run.open()
         run.latency = self._latency(run)
         self.runs[name] = (run, carry)
@@ -192,8 +200,9 @@ class Worker:
         t0 = self.clock()
         self.on_event("start", {"job": job._asdict()})
         try:
-            run, carry = self._run(job.candidate)
-            until = min(self.deadline, self.clock() + self.plan.slice_s(job.rung))
+            run, carry = self._run(job.candidate, job.rung)
+            owed = self.plan.rungs_s[job.rung] - carry.trained_s  # a fresh start owes it all
+            until = min(self.deadline, self.clock() + max(owed, self.plan.slice_s(job.rung)))
             result = fit(
                 self.backend,
                 run.built,
@@ -231,6 +240,7 @@ class Worker:
             "epochs": carry.epochs_done,
             "stopped": result.stopped,
             "run_dir": str(run.output.resolve()),
+            "worker": f"{socket.gethostname()}:{os.getpid()}",
             "params": run.cost.params,
             **run.latency,
             "train_memory_bytes": getattr(run.memory, "peak_bytes", None),
@@ -249,6 +259,7 @@ class Worker:
         if result.stopped == "diverged":
             failed = result.message or "diverged"
         self.store.finish(trial, None if failed else value, attrs, failed=failed)
+        self.rung_done[job.candidate] = job.rung
         self.store.add_spent(wall)
         self.on_event("done", {"job": job._asdict(), "value": value, "failed": failed})
 
