@@ -344,6 +344,8 @@ def leaderboard(store: Store, elapsed_s: float | None = None) -> dict:
                 "train_memory_bytes": (last or {}).get("train_memory_bytes"),
                 "run_dir": (last or {}).get("run_dir"),
                 "rung0_metric": next((r["value"] for r in ok if r["rung"] == 0), None),
+                # the learning curve across rungs (epoch, losses, metric), for plots
+                "curve": [e for r in mine for e in (r.get("curve") or [])],
             }
         )
     for name, b in store.baselines().items():
@@ -368,6 +370,7 @@ def leaderboard(store: Store, elapsed_s: float | None = None) -> dict:
                 "train_memory_bytes": None,
                 "run_dir": None,
                 "rung0_metric": None,
+                "curve": [],
             }
         )
     limits = cfg.get("limits", {})
