@@ -149,6 +149,12 @@ class Recommendation:
     top: int
     evidence: dict | None = None  # a trial's leaderboard for this profile (api.trial_evidence)
 
+    def save(self, path: str | Path) -> str:
+        """Write `to_dict()` atomically (what `recommend --output` does), for `report`."""
+        from ..measure.runs import save_json
+
+        return save_json(path, self.to_dict())
+
     def measured(self, name: str) -> dict | None:
         """What a stored trial measured for `name` (metric, rung, measured rank), if any."""
         return (self.evidence or {}).get("rows", {}).get(name)
@@ -192,6 +198,11 @@ class Recommendation:
             "evidence": None
             if self.evidence is None
             else {k: v for k, v in self.evidence.items() if k != "rows"},
+            "limits": {
+                "memory_gb": p.budget.memory_gb,
+                "latency_ms": p.budget.latency_ms,
+                "max_params": p.budget.max_params,
+            },
             "rejected": [rejection_json(r) for r in ranking.rejected],
             "not_applicable": ranking.skipped,
             "relax": self.relax,
@@ -451,6 +462,8 @@ class SavedRun:
 
     @property
     def kind(self) -> str:
+        if "candidates" in self.doc and "results" not in self.doc:
+            return "recommend"
         return "calibration" if "calibration" in self.doc else "bench"
 
     def to_dict(self) -> dict:

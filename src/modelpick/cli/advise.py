@@ -12,14 +12,17 @@ import typer
 
 from .. import api
 from ..errors import NoAnswerError
+from ..safeio import check_output_target
 from .options import (
     ArchOpt,
     CatalogOpt,
     JsonOpt,
+    PlotOpt,
     ProfileArg,
     echo_error,
     errors_to_exit,
     print_json,
+    save_plot,
     warn,
 )
 from .term import clean
@@ -41,8 +44,15 @@ def recommend(
             "runs/<profile>-trial-*/ here): show what it measured beside each score",
         ),
     ] = None,
+    output: Annotated[
+        Optional[Path],  # noqa: UP045
+        typer.Option("--output", help="save the ranking as JSON, for `report` (atomic)"),
+    ] = None,
+    plot: PlotOpt = None,
 ) -> None:
     """Rank candidate architectures for a task, say why, and list the rejected and why."""
+    if output is not None:
+        check_output_target(output)
     result = api.recommend(profile, top=top, catalog=catalog, warn=warn, trials=trials)
     if json_out:
         print_json(result.to_dict())
@@ -50,6 +60,9 @@ def recommend(
         from .render import render_ranking
 
         render_ranking(result)
+    if output is not None:
+        typer.echo(clean(result.save(output)), err=True)
+    save_plot("recommend", result.to_dict(), plot)
     if not result.found:
         raise NoAnswerError("")
 
@@ -65,17 +78,19 @@ def estimate(
         Optional[Path],  # noqa: UP045
         typer.Option("--trials", help="a trial's leaderboard.json or folder (see recommend)"),
     ] = None,
+    plot: PlotOpt = None,
 ) -> None:
     """Cost and predictions of one catalog architecture for a task profile."""
     result = api.estimate(profile, arch, catalog=catalog, warn=warn, trials=trials)
     if json_out:
         print_json(result.to_dict())
-        return
-    from .render import render_estimate, render_layers
+    else:
+        from .render import render_estimate, render_layers
 
-    render_estimate(result)
-    if layers:
-        render_layers(result.built)
+        render_estimate(result)
+        if layers:
+            render_layers(result.built)
+    save_plot("estimate", result.to_dict(), plot)
 
 
 @errors_to_exit

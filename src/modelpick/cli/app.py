@@ -18,7 +18,7 @@ import sys
 
 import typer
 
-from . import advise, measure, search, train
+from . import advise, measure, report, search, train
 
 try:  # typer >= 0.24 carries its own copy of click
     from typer._click.exceptions import ClickException as _ClickException
@@ -61,7 +61,7 @@ catalog_app.command("show")(advise.catalog_show)
 app.command()(advise.doctor)
 app.command()(measure.build)
 app.command()(measure.bench)
-app.command()(measure.report)
+app.command()(report.report)
 app.command()(train.train)
 app.command()(train.predict)
 app.command()(search.trial)

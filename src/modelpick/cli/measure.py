@@ -5,7 +5,6 @@ They import a framework through the API only when run; registering them costs no
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -19,10 +18,12 @@ from .options import (
     BackendOpt,
     CatalogOpt,
     JsonOpt,
+    PlotOpt,
     ProfileArg,
     errors_to_exit,
     print_json,
     progress_console,
+    save_plot,
     warn,
 )
 from .term import clean
@@ -103,6 +104,7 @@ def bench(
     output: OutputOpt = None,
     quick: Annotated[bool, typer.Option("--quick", help="fewer, shorter timing runs")] = False,
     catalog: CatalogOpt = None,
+    plot: PlotOpt = None,
 ) -> None:
     """Measure candidates on this machine beside their predictions; no profile: calibrate."""
     if output is not None:
@@ -110,7 +112,7 @@ def bench(
     if profile is None:
         if precision not in (None, "fp32"):
             raise InputError("--precision: calibration runs at fp32 (its factors apply to all)")
-        _calibrate(backend or "torch", device, quick, json_out, output)
+        _calibrate(backend or "torch", device, quick, json_out, output, plot)
         return
     console = progress_console()
     status = console.status("starting") if console else None
@@ -140,13 +142,16 @@ def bench(
 
         render_bench(result.to_dict())
     _save(output, result)
+    save_plot("bench", result.to_dict(), plot)
     if result.interrupted:
         raise typer.Exit(130)
     if result.failed:
         raise NoAnswerError("")
 
 
-def _calibrate(backend: str, device: str, quick: bool, json_out: bool, output: Path | None):
+def _calibrate(
+    backend: str, device: str, quick: bool, json_out: bool, output: Path | None, plot=None
+):
     console = progress_console()
     status = console.status("calibrating") if console else None
     if status:
@@ -174,37 +179,4 @@ def _calibrate(backend: str, device: str, quick: bool, json_out: bool, output: P
         from .render_bench import render_calibration
 
         render_calibration(result.to_dict())
-
-
-@errors_to_exit
-def report(
-    results: Annotated[
-        str, typer.Argument(help="a file saved by `bench --output`, or a trial store")
-    ],
-    fmt: Annotated[str, typer.Option("--format", help="table | markdown | json")] = "table",
-) -> None:
-    """Render a saved bench run, or a trial search's store (a .db file or a database URL)."""
-    if fmt not in ("table", "markdown", "json"):
-        raise InputError(f"--format: expected table, markdown or json; received {fmt!r}")
-    if api._is_store(results):
-        from .render_search import leaderboard_markdown, render_leaderboard
-
-        doc = api.trial_report(results).to_dict()
-        if fmt == "json":
-            print_json(doc)
-        elif fmt == "markdown":
-            sys.stdout.write(leaderboard_markdown(doc))
-        else:
-            render_leaderboard(doc)
-        return
-    doc = api.report(results).to_dict()
-    from . import render_bench
-
-    if fmt == "json":
-        print_json(doc)
-    elif fmt == "markdown":
-        sys.stdout.write(render_bench.run_markdown(doc))
-    elif "calibration" in doc:
-        render_bench.render_calibration(doc)
-    else:
-        render_bench.render_bench(doc)
+    save_plot("calibration", result.to_dict(), plot)

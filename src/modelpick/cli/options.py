@@ -71,3 +71,19 @@ def progress_console():
     if not sys.stderr.isatty():
         return None
     return console(stderr=True)
+
+
+PlotOpt = Annotated[
+    Optional[Path],  # noqa: UP045
+    typer.Option("--plot", help="also draw it: FILE.png or FILE.svg (needs modelpick[plot])"),
+]
+
+
+def save_plot(kind: str, doc: dict, path: Path | None) -> None:
+    """Draw `doc` into `path` (more files beside it when the kind has several figures)."""
+    if path is None:
+        return
+    from ..plot import save
+
+    for written in save(kind, doc, path):
+        typer.echo(f"plot: {clean(written)}", err=True)

@@ -13,10 +13,12 @@ from .options import (
     BackendOpt,
     CatalogOpt,
     JsonOpt,
+    PlotOpt,
     ProfileArg,
     errors_to_exit,
     print_json,
     progress_console,
+    save_plot,
     warn,
 )
 from .term import clean
@@ -128,6 +130,7 @@ def trial(
     ] = None,
     json_out: JsonOpt = False,
     catalog: CatalogOpt = None,
+    plot: PlotOpt = None,
 ) -> None:
     """Train the best candidates (and baselines) by successive halving within the budget; a
     leaderboard with each measurement beside the analytic rank."""
@@ -175,6 +178,7 @@ def trial(
         typer.echo(
             f"store: {clean(doc['store'])} (modelpick report STORE; --resume to go on)", err=True
         )
+    save_plot("trial", doc, plot)
     if result.interrupted:
         typer.echo("interrupted: every finished rung is stored; --resume goes on", err=True)
         raise typer.Exit(130)

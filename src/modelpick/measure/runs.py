@@ -175,8 +175,72 @@ def check_run(doc: object, source: str) -> dict:
     return doc
 
 
+CANDIDATE = {
+    "rank": (_INT, False),
+    "name": (_STR, False),
+    "family": (_STR, False),
+    "precision": (_STR, False),
+    "score": (_NUM, False),
+    "params": (_INT, False),
+    "flops": (_INT, False),
+}
+PREDICTION = {
+    "latency_ms": (_NUM, False),
+    "latency_p95_ms": (_NUM, False),
+    "train_memory_bytes": (_INT, False),
+    "epochs_in_budget": (_NUM, False),
+}
+REJECTED = {
+    "name": (_STR, False),
+    "family": (_STR, False),
+    "reason": (_STR, False),
+    "constraint": (_STR, False),
+    "miss_ratio": (_NUM, False),
+    "params": (_INT, True),
+}
+LIMITS = {"memory_gb": (_NUM, False), "latency_ms": (_NUM, True), "max_params": (_INT, True)}
+
+
+def check_recommend(doc: dict, source: str) -> dict:
+    """A saved `recommend --output` document, checked field by field like a bench run."""
+    _check(
+        doc, {"profile": (_STR, False), "domain": (_STR, False), "task": (_STR, False)}, "", source
+    )
+    if not isinstance(doc.get("device"), dict):
+        raise InputError(
+            f"{source}: device: expected a mapping; received {_received(doc.get('device'))}"
+        )
+    _check(doc["device"], DEVICE, "device", source)
+    for i, row in enumerate(_rows(doc, "candidates", source)):
+        _check(row, CANDIDATE, f"candidates[{i}]", source)
+        pred = row.get("prediction")
+        if not isinstance(pred, dict):
+            raise InputError(f"{source}: candidates[{i}].prediction: expected a mapping")
+        _check(pred, PREDICTION, f"candidates[{i}].prediction", source)
+    for i, row in enumerate(_rows(doc, "rejected", source)):
+        _check(row, REJECTED, f"rejected[{i}]", source, required=False)
+        _check(row, {"name": (_STR, False)}, f"rejected[{i}]", source)
+    limits = doc.get("limits")
+    if limits is not None:
+        if not isinstance(limits, dict):
+            raise InputError(f"{source}: limits: expected a mapping")
+        _check(limits, LIMITS, "limits", source, required=False)
+    for key in ("notes", "assumptions"):
+        notes = doc.get(key, [])
+        if not isinstance(notes, list) or not all(
+            isinstance(n, str) and len(n) <= MAX_TEXT for n in notes
+        ):
+            raise InputError(f"{source}: {key}: expected a list of strings")
+    return doc
+
+
 def load_run(path: str | Path) -> dict:
-    """Read and check a run saved by `bench --output` (bench or calibration)."""
+    """Read and check a saved document: a bench or calibration run (`bench --output`) or a
+    ranking (`recommend --output`)."""
     source = str(path)
-    doc = load_json_file(path, InputError, "file saved by `bench --output`", MAX_RUN_BYTES)
+    doc = load_json_file(
+        path, InputError, "file saved by `bench --output` or `recommend --output`", MAX_RUN_BYTES
+    )
+    if isinstance(doc, dict) and "candidates" in doc and "results" not in doc:
+        return check_recommend(doc, source)
     return check_run(doc, source)
