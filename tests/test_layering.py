@@ -31,8 +31,13 @@ ALLOWED = {
     "measure": {"advise", "backends", "families", "graph", *BASE},
     "train": {"measure", "advise", "backends", "families", "graph", *BASE},
     "search": {"train", "measure", "advise", "backends", "families", "graph", *BASE},
-    "api": {"search", "train", "measure", "advise", "backends", "families", "graph", *BASE},
-    "cli": {"api", "search", "train", "measure", "advise", "backends", "families", "graph", *BASE},
+    # plots draw the commands' JSON documents: nothing of the stages, only errors and safeio
+    "plot": {"errors", "safeio"},
+    "api": {"plot", "search", "train", "measure", "advise", "backends", "families", "graph", *BASE},
+    "cli": {
+        *("api", "plot", "search", "train", "measure", "advise", "backends", "families", "graph"),
+        *BASE,
+    },
     # the package root: lazy names only (PEP 562), resolved through importlib at run time
     "__init__": set(),
     "__main__": {"cli"},
