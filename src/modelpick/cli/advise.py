@@ -19,6 +19,7 @@ from .options import (
     JsonOpt,
     PlotOpt,
     ProfileArg,
+    check_plot,
     echo_error,
     errors_to_exit,
     print_json,
@@ -51,6 +52,7 @@ def recommend(
     plot: PlotOpt = None,
 ) -> None:
     """Rank candidate architectures for a task, say why, and list the rejected and why."""
+    check_plot(plot)
     if output is not None:
         check_output_target(output)
     result = api.recommend(profile, top=top, catalog=catalog, warn=warn, trials=trials)
@@ -81,6 +83,7 @@ def estimate(
     plot: PlotOpt = None,
 ) -> None:
     """Cost and predictions of one catalog architecture for a task profile."""
+    check_plot(plot)
     result = api.estimate(profile, arch, catalog=catalog, warn=warn, trials=trials)
     if json_out:
         print_json(result.to_dict())

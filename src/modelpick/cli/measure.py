@@ -20,6 +20,7 @@ from .options import (
     JsonOpt,
     PlotOpt,
     ProfileArg,
+    check_plot,
     errors_to_exit,
     print_json,
     progress_console,
@@ -107,6 +108,7 @@ def bench(
     plot: PlotOpt = None,
 ) -> None:
     """Measure candidates on this machine beside their predictions; no profile: calibrate."""
+    check_plot(plot)
     if output is not None:
         check_output_target(output)
     if profile is None:

@@ -87,3 +87,19 @@ def save_plot(kind: str, doc: dict, path: Path | None) -> None:
 
     for written in save(kind, doc, path):
         typer.echo(f"plot: {clean(written)}", err=True)
+
+
+def check_plot(path: Path | None) -> None:
+    """Refuse a bad --plot target before any work: an image type we do not write, or a path
+    that cannot become a file."""
+    if path is None:
+        return
+    from ..errors import InputError
+    from ..safeio import check_output_target
+
+    if Path(path).suffix.lower() not in (".png", ".svg"):
+        raise InputError(
+            f"--plot {clean(path)}: unknown image type {Path(path).suffix or '(none)'!r}; "
+            "expected .png or .svg"
+        )
+    check_output_target(path, "--plot")

@@ -17,7 +17,7 @@ import typer
 from .. import api
 from ..errors import InputError
 from ..safeio import atomic_write_text, check_output_target
-from .options import PlotOpt, errors_to_exit, print_json, save_plot
+from .options import PlotOpt, check_plot, errors_to_exit, print_json, save_plot
 from .term import clean
 
 FORMATS = ("table", "markdown", "json", "html")
@@ -255,6 +255,7 @@ def report(
 ) -> None:
     """Render a saved ranking, bench run, calibration or trial store: a table, markdown (its
     pictures written beside --output), JSON, or one self-contained HTML file."""
+    check_plot(plot)
     if fmt not in FORMATS:
         raise InputError(f"--format: expected {', '.join(FORMATS)}; received {fmt!r}")
     if output is not None:

@@ -15,6 +15,7 @@ from .options import (
     JsonOpt,
     PlotOpt,
     ProfileArg,
+    check_plot,
     errors_to_exit,
     print_json,
     progress_console,
@@ -134,6 +135,7 @@ def trial(
 ) -> None:
     """Train the best candidates (and baselines) by successive halving within the budget; a
     leaderboard with each measurement beside the analytic rank."""
+    check_plot(plot)
     from .train import _process_start
 
     started = _process_start()
