@@ -126,7 +126,7 @@ def figures(doc: dict) -> list[tuple[str, object]]:
         hl,
         loc="upper center",
         bbox_to_anchor=(0.5, -0.12),
-        ncol=2,
+        ncol=3,
         fontsize=9,
         frameon=False,
     )
