@@ -170,3 +170,32 @@ def test_a_budget_too_small_is_one_line_exit_1(searched, tmp_path, capsys):
     )
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1 and "raise --minutes" in err
+
+
+def test_rungs_in_epochs(searched, tmp_path):
+    """--rungs epochs: rung k is η^k epochs in all, whatever the time each takes."""
+    d, _, _, _ = searched
+    result = mp.trial(
+        d / "task.yaml",
+        top=2,
+        minutes=1,
+        rungs="epochs",
+        eta=3,
+        output=tmp_path / "ep",
+        warn=lambda m: None,
+    )
+    doc = result.to_dict()
+    assert doc["plan"]["rung_unit"] == "epochs"
+    rungs = doc["plan"]["rungs_s"]
+    for row in doc["leaderboard"]:
+        for r in row["rungs"]:  # each finished rung ended at its epoch count (or early stopping)
+            assert r["epochs"] <= rungs[r["rung"]]
+    top = [r for r in doc["leaderboard"] if r["kind"] == "net" and r["stopped_at_rung"] is None]
+    assert top and top[0]["rungs"][-1]["epochs"] == rungs[-1]
+
+
+def test_rungs_in_epochs_are_refused_with_ray(searched, capsys):
+    d, _, _, _ = searched
+    code = run(["trial", str(d / "task.yaml"), "--rungs", "epochs", "--executor", "ray"])
+    err = capsys.readouterr().err
+    assert code == 2 and "--rungs" in err and err.count("\n") == 1

@@ -744,6 +744,7 @@ def trial(
     ray_address: str | None = None,
     cpus_per_trial: float = 1,
     gpus_per_trial: float | None = None,
+    rungs: str = "seconds",
 ) -> TrialRun:
     """`modelpick trial`: train the `top` candidates of `recommend` (and the best of every
     family, and classic baselines) by asynchronous successive halving within the time limit
@@ -768,6 +769,9 @@ def trial(
     if isinstance(eta, bool) or not isinstance(eta, int) or not 2 <= eta <= 100:
         raise InputError(f"--eta: expected an integer from 2 to 100; received {eta!r}")
     _choice("--executor", executor, ("local", "ray"))
+    _choice("--rungs", rungs, ("seconds", "epochs"))
+    if rungs == "epochs" and executor == "ray":
+        raise InputError("--rungs epochs: only with --executor local (Ray's ASHA counts seconds)")
     _choice("--precision", precision, PRECISIONS)
     if minutes is not None and (
         isinstance(minutes, bool)
@@ -845,12 +849,13 @@ def trial(
         candidates,
         dataset,
         budget_s,
-        0.8 * remaining,
+        0.7 * remaining,  # the rest: building, measuring and validating each candidate
         eta,
         seed,
         be.name,
         dev.kind,
         precision,
+        rungs,
     )
     st = Store.create(url, f"modelpick-{prof.name}", config, resume)
     if resume:

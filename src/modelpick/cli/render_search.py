@@ -30,10 +30,11 @@ def render_leaderboard(doc: dict) -> None:
     top = len(doc["plan"]["rungs_s"]) - 1
     table = Table(
         title=markup(
-            "{}: {} candidates, rungs of {} s (η {}), {} of {} s",
+            "{}: {} candidates, rungs of {} {} (η {}), {} of {} s",
             doc["profile"],
             doc["plan"]["candidates"],
             "/".join(f"{r:.3g}" for r in doc["plan"]["rungs_s"]),
+            "epochs" if doc["plan"].get("rung_unit") == "epochs" else "s",
             doc["plan"]["eta"],
             f"{doc['elapsed_seconds']:.0f}",
             f"{doc['budget_seconds']:.0f}",

@@ -96,6 +96,10 @@ def trial(
         ),
     ] = None,  # noqa: UP045
     eta: Annotated[int, typer.Option("--eta", help="successive halving's reduction factor")] = 3,
+    rungs: Annotated[
+        str,
+        typer.Option("--rungs", help="rung sizes in seconds (from the budget) or epochs (η^k)"),
+    ] = "seconds",
     store: Annotated[
         Optional[str],  # noqa: UP045
         typer.Option(
@@ -160,6 +164,7 @@ def trial(
         warn=warn,
         started=started,
         ray_address=ray_address,
+        rungs=rungs,
         cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial,
     )

@@ -45,7 +45,8 @@ def _sub(doc: dict) -> str:
     plan = doc.get("plan") if isinstance(doc.get("plan"), dict) else {}
     rungs = [S.num(r) for r in plan.get("rungs_s") or [] if S.num(r) is not None]
     if rungs:
-        parts.append("rungs " + ", ".join(f"{r:.3g}" for r in rungs) + " s of training")
+        unit = "epochs" if plan.get("rung_unit") == "epochs" else "s of training"
+        parts.append("rungs " + ", ".join(f"{r:.3g}" for r in rungs) + f" {unit}")
     notes = doc.get("notes") if isinstance(doc.get("notes"), list) else []
     dev = next((n for n in notes if isinstance(n, str) and n.startswith("device ")), None)
     if dev:

@@ -19,7 +19,7 @@ from ..errors import NoAnswerError
 from ..train.loop import Carry, StopFlag, fit
 from ..train.recipe import DEFAULT_RECIPE
 from ..train.run import Run
-from .schedule import Job, plan
+from .schedule import Job, Plan, n_rungs, plan
 from .store import SCHEMA, Store
 
 POLL_S = 2.0
@@ -63,9 +63,24 @@ def metric_of(task: str) -> tuple[str, bool]:
     return ("val_rmse", False) if task == "regression" else ("val_accuracy", True)
 
 
-def new_config(profile, candidates, data, budget_s, train_s, eta, seed, backend, device, precision):
+def new_config(
+    profile,
+    candidates,
+    data,
+    budget_s,
+    train_s,
+    eta,
+    seed,
+    backend,
+    device,
+    precision,
+    rung_unit: str = "seconds",
+):
     metric, maximize = metric_of(profile.task)
-    p = plan(len(candidates), train_s, eta)
+    if rung_unit == "epochs":  # rung k is η^k epochs; the deadline alone holds the budget
+        p = Plan(eta, tuple(float(eta**k) for k in range(n_rungs(len(candidates), eta))))
+    else:
+        p = plan(len(candidates), train_s, eta)
     return {
         "schema": SCHEMA,
         "key": search_key(profile, candidates, data, budget_s, eta, seed),
@@ -75,7 +90,8 @@ def new_config(profile, candidates, data, budget_s, train_s, eta, seed, backend,
         "maximize": maximize,
         "candidates": candidates,
         "eta": eta,
-        "rungs_s": list(p.rungs_s),
+        "rungs_s": list(p.rungs_s),  # each rung's total, in `rung_unit`
+        "rung_unit": rung_unit,
         "budget_s": budget_s,
         "train_s": train_s,
         "seed": seed,
@@ -117,6 +133,7 @@ class Worker:
         self.rung_done: dict[str, int] = {}  # the last rung this process trained each through
         self.plan = store.plan()
         self.metric = store.config["metric_name"]
+        self.epochs = store.config.get("rung_unit") == "epochs"
         self.interrupted = False
 
     def _run(self, name: str, rung: int) -> tuple[Run, Carry]:
@@ -140,7 +157,11 @@ class Worker:
             minutes=self.store.config["budget_s"] / 60,
             epochs=None,
         )
-        carry = Carry(schedule_s=self.plan.rungs_s[-1])
+        carry = Carry()
+        if self.epochs:
+            carry.schedule_epochs = int(self.plan.rungs_s[-1])
+        else:
+            carry.schedule_s = self.plan.rungs_s[-1]
         previous = [r for r in self.store.records() if r["candidate"] == name]
         if previous and (out / self.backend.CHECKPOINT).exists():
             # resumed (or promoted from another worker's rung): continue from its checkpoint
@@ -186,7 +207,7 @@ class Worker:
                     return
                 time.sleep(POLL_S)  # others are running jobs whose results decide the next
                 continue
-            if self.deadline - now < 0.25 * self.plan.slice_s(job.rung):
+            if not self.epochs and self.deadline - now < 0.25 * self.plan.slice_s(job.rung):
                 self.on_event("out_of_time", {"job": job._asdict()})
                 return
             claimed = self.store.claim(job)
@@ -201,8 +222,13 @@ class Worker:
         self.on_event("start", {"job": job._asdict()})
         try:
             run, carry = self._run(job.candidate, job.rung)
-            owed = self.plan.rungs_s[job.rung] - carry.trained_s  # a fresh start owes it all
-            until = min(self.deadline, self.clock() + max(owed, self.plan.slice_s(job.rung)))
+            if self.epochs:  # a fresh start owes the rung's total epochs
+                max_epochs = int(self.plan.rungs_s[job.rung]) - carry.epochs_done
+                until = self.deadline
+            else:  # ... or its total seconds
+                max_epochs = None
+                owed = self.plan.rungs_s[job.rung] - carry.trained_s
+                until = min(self.deadline, self.clock() + max(owed, self.plan.slice_s(job.rung)))
             result = fit(
                 self.backend,
                 run.built,
@@ -211,6 +237,7 @@ class Worker:
                 batch_size=run.batch,
                 recipe=run.recipe,
                 deadline=until,
+                max_epochs=max(1, max_epochs) if max_epochs is not None else None,
                 seed=self.store.config["seed"],
                 stop=self.stop,
                 carry=carry,
@@ -453,6 +480,7 @@ def leaderboard(store: Store, elapsed_s: float | None = None) -> dict:
         "plan": {
             "eta": cfg["eta"],
             "rungs_s": cfg["rungs_s"],
+            "rung_unit": cfg.get("rung_unit", "seconds"),
             "candidates": len(cfg["candidates"]),
         },
         "leaderboard": rows,

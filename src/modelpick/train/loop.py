@@ -85,6 +85,7 @@ class Carry:
     the learning-rate schedule spread over `schedule_s` training seconds in all)."""
 
     schedule_s: float | None = None
+    schedule_epochs: int | None = None  # or: the schedule spread over this many epochs in all
     optimizer: Any = None
     epochs_done: int = 0
     trained_s: float = 0.0
@@ -173,6 +174,9 @@ def fit(
     message = ""
 
     def progress(now: float) -> float:
+        if carry is not None and carry.schedule_epochs:
+            done = (first_epoch - 1) * steps_per_epoch + global_step
+            return done / (carry.schedule_epochs * steps_per_epoch)
         if carry is not None and carry.schedule_s:
             return (carry.trained_s + now - start) / carry.schedule_s
         p = 0.0
