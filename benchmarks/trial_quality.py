@@ -76,7 +76,7 @@ def spearman(a, b):
     return rho(a, b)
 
 
-def one(name: str, make, per_s: float, top: int, work: Path) -> dict:
+def one(name: str, make, per_s: float, top: int, work: Path, rungs: str = "seconds") -> dict:
     import modelpick as mp
 
     d = work / name
@@ -111,6 +111,7 @@ def one(name: str, make, per_s: float, top: int, work: Path) -> dict:
         minutes=len(cands) * per_s / 3 / 60,
         output=d / "trial",
         warn=lambda m: None,
+        rungs=rungs,
     )
     trial_s = time.monotonic() - t0
     doc = result.to_dict()
@@ -144,11 +145,12 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=4)
     ap.add_argument("--sets", default=",".join(SETS))
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--rungs", default="seconds", choices=("seconds", "epochs"))
     args = ap.parse_args()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for name in args.sets.split(","):
-            rows.append(one(name, SETS[name], args.per, args.top, Path(tmp)))
+            rows.append(one(name, SETS[name], args.per, args.top, Path(tmp), args.rungs))
             print(json.dumps(rows[-1], default=str), flush=True)
     print(
         "\n| data | candidates | oracle best (acc) | trial winner (acc) | gap (points) | "
