@@ -202,3 +202,12 @@ def _write(path: Path, data: bytes) -> None:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
+
+
+def file_slug(text: str, default: str = "run") -> str:
+    """`text` as a safe piece of a file name: runs of anything but letters, digits, `.`, `_`
+    and `-` become one `-`; at most 80 characters (a profile or architecture name in
+    runs/<profile>-<arch>-<time>/)."""
+    import re
+
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80] or default

@@ -133,24 +133,17 @@ def _warn(message: str, warn=None) -> None:
     warnings.warn(message, stacklevel=level)
 
 
-def glob_escape(text: str) -> str:
-    import glob
-
-    return glob.escape(text)
-
-
 def trial_evidence(profile_name: str, trials: str | Path | None = None) -> dict | None:
     """What a `trial` measured for this profile: its leaderboard.json (`trials`: the file, or
     the trial's folder; default the newest runs/<profile>-trial-*/leaderboard.json under the
     current directory). Plain JSON, so `recommend` stays fast (no Optuna, no framework)."""
-    from ..safeio import load_json_file
+    from ..safeio import file_slug, load_json_file
 
     if trials is None:
-        import re
+        import glob
 
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", profile_name).strip("-.")[:80] or "run"
         found = sorted(  # the folder names `train.run.default_output` gives
-            Path("runs").glob(f"{glob_escape(slug)}-trial-*/leaderboard.json"),
+            Path("runs").glob(f"{glob.escape(file_slug(profile_name))}-trial-*/leaderboard.json"),
             key=lambda f: f.stat().st_mtime,
         )
         if not found:
@@ -521,6 +514,21 @@ def calibrate(
     return CalibrationRun(calibration_json(dev, be, cal, rows, path), cal)
 
 
+def _minutes(minutes: object) -> None:
+    """A time limit in minutes (None: the profile's), as the profile bounds train_minutes."""
+    import math
+
+    if minutes is not None and (
+        isinstance(minutes, bool)
+        or not isinstance(minutes, (int, float))
+        or not math.isfinite(minutes)
+        or not 1e-3 <= minutes <= 10_000_000
+    ):
+        raise InputError(
+            f"--minutes: expected a number of minutes in [0.001, 1e7]; received {minutes!r}"
+        )
+
+
 def _profile_dir(profile: Any) -> Path | None:
     return Path(profile).resolve().parent if isinstance(profile, (str, Path)) else None
 
@@ -567,7 +575,6 @@ def train_model(
     and covers reading the data, building, training, validation and saving. The CLI passes
     the process's start, so that `--minutes` is what a stopwatch around the command reads.
     """
-    import math
     import time
 
     from ..train.loop import StopFlag
@@ -579,15 +586,7 @@ def train_model(
     _choice("--precision", precision, PRECISIONS)
     if epochs is not None:
         epochs = _count("epochs", epochs)
-    if minutes is not None and (
-        isinstance(minutes, bool)
-        or not isinstance(minutes, (int, float))
-        or not math.isfinite(minutes)
-        or not 1e-3 <= minutes <= 10_000_000
-    ):
-        raise InputError(
-            f"--minutes: expected a number of minutes in [0.001, 1e7]; received {minutes!r}"
-        )
+    _minutes(minutes)
     from ..train.recipe import DEFAULT_RECIPE
 
     recipe = DEFAULT_RECIPE
@@ -773,15 +772,7 @@ def trial(
     if rungs == "epochs" and executor == "ray":
         raise InputError("--rungs epochs: only with --executor local (Ray's ASHA counts seconds)")
     _choice("--precision", precision, PRECISIONS)
-    if minutes is not None and (
-        isinstance(minutes, bool)
-        or not isinstance(minutes, (int, float))
-        or not math.isfinite(minutes)
-        or not 1e-3 <= minutes <= 10_000_000
-    ):
-        raise InputError(
-            f"--minutes: expected a number of minutes in [0.001, 1e7]; received {minutes!r}"
-        )
+    _minutes(minutes)
     if families is not None:
         allowed = ("cnn", "rnn", "transformer", "mlp")
         for f in families:
@@ -794,10 +785,11 @@ def trial(
     cat = load_catalog(catalog)
     built, rejected, skipped = expand_candidates(cat, prof)
     ranking = rank(prof, built, rejected, skipped, dev, notes)
+    graphs = {b.arch.name: b.graph for b in built}  # built once, by expand_candidates
     candidates = [
         c
         for c in choose_candidates(ranking, top, families)
-        if len(build_named_graph(cat, c["name"], prof).output_shape) == 1
+        if len(graphs[c["name"]].output_shape) == 1
     ]
     if not candidates:
         raise NoAnswerError("no candidate fits the profile's budget; nothing to try")
@@ -814,7 +806,7 @@ def trial(
     else:
         out = Path(output) if output is not None else None
     say = on_event or (lambda kind, info: None)
-    graph0 = build_named_graph(cat, candidates[0]["name"], prof)
+    graph0 = graphs[candidates[0]["name"]]
     baselines = []
     if not resume:
         say("status", {"text": "training the baselines"})
@@ -830,9 +822,8 @@ def trial(
 
     epoch_s = []
     for c in candidates:
-        g = build_named_graph(cat, c["name"], prof)
         if dev.supports(precision):
-            gc = _cost(g, be.name)
+            gc = _cost(graphs[c["name"]], be.name)
             epoch_s.append(
                 _predict(gc, dev, precision, prof.budget.batch_size, len(dataset.train), 1).epoch_s
             )
@@ -920,12 +911,6 @@ def trial(
 
     _write_json(out / "leaderboard.json", doc)
     return TrialRun(doc)
-
-
-def build_named_graph(catalog, name: str, profile):
-    from ..advise.catalog import build_named
-
-    return build_named(catalog, name, profile).graph
 
 
 def trial_report(store: str | Path) -> TrialRun:

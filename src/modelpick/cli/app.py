@@ -167,7 +167,7 @@ def _internal(exc: BaseException) -> int:
 
 def main() -> None:
     """Console entry point."""
-    from . import train as _train
+    from . import options as _options
 
-    _train.WHOLE_PROCESS = True  # time limits count from the process's start (see train.py)
+    _options.WHOLE_PROCESS = True  # time limits count from the process's start (options.py)
     sys.exit(run())

@@ -103,3 +103,24 @@ def check_plot(path: Path | None) -> None:
             "expected .png or .svg"
         )
     check_output_target(path, "--plot")
+
+
+WHOLE_PROCESS = False  # set by the console entry point (app.main)
+
+
+def process_start() -> float:
+    """When this process started, on the monotonic clock: `--minutes` then includes Python's
+    start-up and the framework's import, as a stopwatch around the command would. Only for
+    the `modelpick` command itself; `run([...])` called in a longer-lived process (tests, a
+    notebook) counts from the call."""
+    import time
+
+    if not WHOLE_PROCESS:
+        return time.monotonic()
+    import psutil
+
+    try:
+        age = time.time() - psutil.Process().create_time()
+    except (psutil.Error, OSError):
+        age = 0.0
+    return time.monotonic() - max(0.0, min(age, 3600.0))

@@ -18,6 +18,7 @@ from .options import (
     check_plot,
     errors_to_exit,
     print_json,
+    process_start,
     progress_console,
     save_plot,
     warn,
@@ -140,9 +141,7 @@ def trial(
     """Train the best candidates (and baselines) by successive halving within the budget; a
     leaderboard with each measurement beside the analytic rank."""
     check_plot(plot)
-    from .train import _process_start
-
-    started = _process_start()
+    started = process_start()
     fams = [f.strip() for f in families.split(",") if f.strip()] if families else None
     console = None if json_out else progress_console()
     view = _View(console, (minutes * 60) if minutes else None, started) if console else None

@@ -19,6 +19,7 @@ from .options import (
     ProfileArg,
     errors_to_exit,
     print_json,
+    process_start,
     progress_console,
     warn,
 )
@@ -100,27 +101,6 @@ def _epoch_line(rec: dict) -> str:
     )
 
 
-WHOLE_PROCESS = False  # set by the console entry point (app.main)
-
-
-def _process_start() -> float:
-    """When this process started, on the monotonic clock: `--minutes` then includes Python's
-    start-up and the framework's import, as a stopwatch around the command would. Only for
-    the `modelpick` command itself; `run([...])` called in a longer-lived process (tests, a
-    notebook) counts from the call."""
-    import time
-
-    if not WHOLE_PROCESS:
-        return time.monotonic()
-    import psutil
-
-    try:
-        age = time.time() - psutil.Process().create_time()
-    except (psutil.Error, OSError):
-        age = 0.0
-    return time.monotonic() - max(0.0, min(age, 3600.0))
-
-
 @errors_to_exit
 def train(
     profile: ProfileArg,
@@ -163,7 +143,7 @@ def train(
 
         plain = make_console(stderr=True)
     kwargs = dict(
-        started=_process_start(),
+        started=process_start(),
         backend=backend,
         device=device,
         precision=precision,

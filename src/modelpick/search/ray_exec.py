@@ -33,6 +33,8 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UnavailableError
+from ..safeio import file_slug
+from .worker import job_outcome, measure_latency
 
 FIELD = "modelpick_job"  # the reported key holding the job's record (a JSON text)
 
@@ -51,18 +53,6 @@ def _ray():
 
 
 # --- the trial (runs in a Ray worker process) ---------------------------------------------------
-
-
-def _latency(backend, built) -> dict:
-    from ..measure.bench import Settings, measure
-
-    x1 = backend.make_inputs(built, 1)
-    stats = measure(
-        lambda: backend.forward(built, x1),
-        lambda: backend.synchronize(built),
-        Settings(warmup=2, min_runs=10, min_time_s=0.1, max_time_s=2.0),
-    )
-    return {"latency_ms_p50": stats.p50_s * 1e3, "latency_ms_p99": stats.p99_s * 1e3}
 
 
 def _report(job: dict, metric: str) -> None:
@@ -123,7 +113,7 @@ def _trainable(config: dict, data=None, setup: dict | None = None) -> None:
             epochs=None,
         )
         run.open()
-        run.latency = _latency(backend, run.built)
+        run.latency = measure_latency(backend, run.built)
     except DeviceOutOfMemory:
         return failed("out of memory")
     except Exception as exc:  # one candidate's failure never stops the search
@@ -153,32 +143,9 @@ def _trainable(config: dict, data=None, setup: dict | None = None) -> None:
         run.add(result)
         # the first rung's job also paid for opening the run (as a local worker's does)
         wall = time.monotonic() - (t0 if rung == 0 else t_job)
-        best = run.best
-        value = best.get(metric) if best else None
-        attrs = {
-            "seconds": wall,
-            "train_seconds": carry.trained_s,
-            "epochs": carry.epochs_done,
-            "stopped": result.stopped,
-            "run_dir": str(run.output.resolve()),
-            "params": run.cost.params,
-            **run.latency,
-            "train_memory_bytes": getattr(run.memory, "peak_bytes", None),
-            "predicted_train_memory_bytes": run.prediction and run.prediction.train_memory_bytes,
-            "curve": [
-                {k: e.get(k) for k in ("epoch", "train_loss", "val_loss", metric)}
-                for e in result.epochs
-            ],
-            "executor": "ray",
-        }
+        value, attrs, reason = job_outcome(run, carry, result, metric, wall)
+        attrs["executor"] = "ray"
         run.metrics(time.monotonic() - t0)
-        reason = (
-            ""
-            if value is not None and math.isfinite(value)
-            else (result.message or "no validation metric")
-        )
-        if result.stopped == "diverged":
-            reason = result.message or "diverged"
         job = {
             "candidate": name,
             "rung": rung,
@@ -415,7 +382,7 @@ def run_ray(
                 reuse_actors=False,
             ),
             run_config=tune.RunConfig(
-                name=_slug(store.study.study_name),
+                name=file_slug(store.study.study_name, "trial"),
                 storage_path=str(out_dir / "ray"),
                 callbacks=[_callback(key, tune)],
                 failure_config=tune.FailureConfig(max_failures=0),
@@ -448,9 +415,3 @@ def run_ray(
         if started_here and ray.is_initialized():
             ray.shutdown()
     return interrupted
-
-
-def _slug(text: str) -> str:
-    import re
-
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80] or "trial"

@@ -106,6 +106,49 @@ def new_config(
     }
 
 
+def measure_latency(backend, built) -> dict:
+    """A candidate's batch-1 latency, quickly (the leaderboard's p50 and p99)."""
+    from ..measure.bench import Settings, measure
+
+    x1 = backend.make_inputs(built, 1)
+    stats = measure(
+        lambda: backend.forward(built, x1),
+        lambda: backend.synchronize(built),
+        Settings(warmup=2, min_runs=10, min_time_s=0.1, max_time_s=2.0),
+    )
+    return {"latency_ms_p50": stats.p50_s * 1e3, "latency_ms_p99": stats.p99_s * 1e3}
+
+
+def job_outcome(run: Run, carry: Carry, result, metric: str, wall_s: float):
+    """What one rung of `run` gave, as every executor records it: (the metric, the job's
+    attributes, why it failed or "")."""
+    best = run.best
+    value = best.get(metric) if best else None
+    attrs = {
+        "seconds": wall_s,
+        "train_seconds": carry.trained_s,
+        "epochs": carry.epochs_done,
+        "stopped": result.stopped,
+        "run_dir": str(run.output.resolve()),
+        "params": run.cost.params,
+        **run.latency,
+        "train_memory_bytes": getattr(run.memory, "peak_bytes", None),
+        "predicted_train_memory_bytes": run.prediction and run.prediction.train_memory_bytes,
+        "curve": [
+            {k: e.get(k) for k in ("epoch", "train_loss", "val_loss", metric)}
+            for e in result.epochs
+        ],
+    }
+    failed = (
+        ""
+        if value is not None and math.isfinite(value)
+        else (result.message or "no validation metric")
+    )
+    if result.stopped == "diverged":
+        failed = result.message or "diverged"
+    return value, attrs, failed
+
+
 class Worker:
     """Runs jobs from the store's ladder in this process until the search is done, the
     deadline comes, or Ctrl-C."""
@@ -181,21 +224,9 @@ class Worker:
             # seen (another machine without a shared output folder): from the start, for the
             # rung's total seconds (the job's time slice is widened to match, in _job)
             run.open()
-        run.latency = self._latency(run)
+        run.latency = measure_latency(self.backend, run.built)
         self.runs[name] = (run, carry)
         return run, carry
-
-    def _latency(self, run: Run) -> dict:
-        from ..measure.bench import Settings, measure
-
-        be, built = self.backend, run.built
-        x1 = be.make_inputs(built, 1)
-        stats = measure(
-            lambda: be.forward(built, x1),
-            lambda: be.synchronize(built),
-            Settings(warmup=2, min_runs=10, min_time_s=0.1, max_time_s=2.0),
-        )
-        return {"latency_ms_p50": stats.p50_s * 1e3, "latency_ms_p99": stats.p99_s * 1e3}
 
     def work(self) -> None:
         while not self.stop.requested:
@@ -259,32 +290,9 @@ class Worker:
             self.store.abandon(trial, "interrupted")
             run.metrics(wall)
             return
-        best = run.best
-        value = best.get(self.metric) if best else None
-        attrs = {
-            "seconds": wall,
-            "train_seconds": carry.trained_s,
-            "epochs": carry.epochs_done,
-            "stopped": result.stopped,
-            "run_dir": str(run.output.resolve()),
-            "worker": f"{socket.gethostname()}:{os.getpid()}",
-            "params": run.cost.params,
-            **run.latency,
-            "train_memory_bytes": getattr(run.memory, "peak_bytes", None),
-            "predicted_train_memory_bytes": run.prediction and run.prediction.train_memory_bytes,
-            "curve": [
-                {k: e.get(k) for k in ("epoch", "train_loss", "val_loss", self.metric)}
-                for e in result.epochs
-            ],
-        }
+        value, attrs, failed = job_outcome(run, carry, result, self.metric, wall)
+        attrs["worker"] = f"{socket.gethostname()}:{os.getpid()}"
         run.metrics(wall)
-        failed = (
-            ""
-            if value is not None and math.isfinite(value)
-            else (result.message or "no validation metric")
-        )
-        if result.stopped == "diverged":
-            failed = result.message or "diverged"
         self.store.finish(trial, None if failed else value, attrs, failed=failed)
         self.rung_done[job.candidate] = job.rung
         self.store.add_spent(wall)

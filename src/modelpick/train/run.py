@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import re
 import statistics
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ from ..advise.predict import predict
 from ..errors import InputError, NoAnswerError
 from ..families import FAMILIES, IOSpec, build_graph
 from ..graph import cost
-from ..safeio import atomic_write_text, load_json_file
+from ..safeio import atomic_write_text, file_slug, load_json_file
 from .loop import StopFlag
 from .loop import fit as _fit
 from .recipe import DEFAULT_RECIPE, Recipe
@@ -40,13 +39,9 @@ SCHEMA = "modelpick.train/1"
 RUN_FILE, PREPROCESS_FILE, METRICS_FILE = "run.json", "preprocess.json", "metrics.json"
 
 
-def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:80] or "run"
-
-
 def default_output(profile_name: str, arch: str, now: datetime | None = None) -> Path:
     stamp = (now or datetime.now()).strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{_slug(profile_name)}-{_slug(arch)}-{stamp}"
+    base = Path("runs") / f"{file_slug(profile_name)}-{file_slug(arch)}-{stamp}"
     path, k = base, 1
     while path.exists():
         k += 1
