@@ -171,12 +171,12 @@ def test_a_budget_spent_before_the_first_step_trains_nothing_and_leaves_nothing(
     digits_dir, tmp_path, capsys
 ):
     out = tmp_path / "run"
-    # 0.001 min = 60 ms: less than the process has already lived (the CLI counts from its start)
+    # 0.001 min = 60 ms: less than one predicted step of this transformer (~240 ms)
     code, stdout, err = _train(
         capsys,
         digits_dir / "digits.yaml",
         "--arch",
-        "mlp-w64-d1",
+        "transformer-d512-l6",
         "--minutes",
         "0.001",
         "--output",

@@ -84,7 +84,8 @@ def test_learns_digits_and_keeps_the_best_epoch(tmp_path):
 def test_early_stopping_restores_the_best_weights(tmp_path):
     be, built = built_model()
     data = digits(shuffle_val_labels=True)  # val loss can only get worse as training fits
-    result = fit(be, built, data, tmp_path, batch_size=64, max_epochs=40, recipe=Recipe(patience=2))
+    recipe = Recipe(patience=2, patience_steps=0)
+    result = fit(be, built, data, tmp_path, batch_size=64, max_epochs=40, recipe=recipe)
     assert result.stopped == "early_stopping"
     assert len(result.epochs) == result.best_epoch + 2
     # the model left in `built` is the best epoch's: its validation loss is the best one
@@ -94,6 +95,17 @@ def test_early_stopping_restores_the_best_weights(tmp_path):
     assert again["loss"] == pytest.approx(
         result.epochs[result.best_epoch - 1]["val_loss"], rel=1e-5
     )
+
+
+def test_patience_also_counts_steps(tmp_path):
+    """Tiny data: an epoch is a few steps, and patience waits for patience_steps as well."""
+    be, built = built_model()
+    data = digits(shuffle_val_labels=True)
+    steps = -(-len(data.train) // 64)
+    recipe = Recipe(patience=2, patience_steps=5 * steps)  # 5 epochs' worth of steps
+    result = fit(be, built, data, tmp_path, batch_size=64, max_epochs=40, recipe=recipe)
+    assert result.stopped == "early_stopping"
+    assert len(result.epochs) == result.best_epoch + 5
 
 
 class FakeClock:

@@ -1,6 +1,6 @@
 """Classic baselines that need no GPU, trained with scikit-learn beside the nets: logistic
-(or ridge) regression on flattened or pooled features, and for tabular data
-HistGradientBoosting, where trees often beat nets (Grinsztajn et al., "Why do tree-based
+(or ridge) regression on flattened or pooled features (TF-IDF weighted for text), 1-nearest
+neighbour for series, and for tabular data HistGradientBoosting, where trees often beat nets (Grinsztajn et al., "Why do tree-based
 models still outperform deep learning on tabular data?", NeurIPS 2022).
 
 Features: the model inputs the data layer made (normalised with training statistics); images
@@ -54,7 +54,10 @@ def features(x: np.ndarray, layout: str, vocab_size: int = 0):
 
 def _models(task: str, layout: str):
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.feature_extraction.text import TfidfTransformer
     from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
 
     if task == "regression":
         yield "ridge", "linear", lambda: Ridge(alpha=1.0)
@@ -65,7 +68,22 @@ def _models(task: str, layout: str):
                 lambda: HistGradientBoostingRegressor(random_state=0),
             )
         return
-    yield "logistic-regression", "linear", lambda: LogisticRegression(max_iter=300, C=1.0)
+    if layout == "tokens":
+        # TF-IDF weighting with sublinear term frequency, then logistic regression: the
+        # standard strong baseline for short-text classification (Wang & Manning 2012).
+        yield (
+            "tfidf-logistic-regression",
+            "linear",
+            lambda: make_pipeline(
+                TfidfTransformer(sublinear_tf=True), LogisticRegression(max_iter=500, C=10.0)
+            ),
+        )
+    else:
+        yield "logistic-regression", "linear", lambda: LogisticRegression(max_iter=300, C=1.0)
+    if layout == "sequence":
+        # 1-nearest-neighbour on the whole series: the classic time-series yardstick
+        # (Bagnall et al. 2017, "The great time series classification bake off").
+        yield "1-nearest-neighbour", "neighbours", lambda: KNeighborsClassifier(n_neighbors=1)
     if layout == "vector":
         yield (
             "hist-gradient-boosting",
@@ -101,9 +119,13 @@ def run_baselines(data, graph, task: str, deadline: float, clock=time.monotonic)
                     m = metrics.regression(pred, yv)
                     value, metric_name = m["rmse"], "val_rmse"
                 else:
-                    dense = family == "trees" and hasattr(f, "toarray")
-                    model.fit(f.toarray() if dense else f, y)
-                    proba = model.predict_proba(fv.toarray() if dense else fv)
+                    a, av = f, fv
+                    if family == "neighbours":  # distance on the whole series, nothing pooled
+                        a, av = x.reshape(len(x), -1), xv.reshape(len(xv), -1)
+                    elif family == "trees" and hasattr(f, "toarray"):
+                        a, av = f.toarray(), fv.toarray()
+                    model.fit(a, y)
+                    proba = model.predict_proba(av)
                     full = np.zeros((len(yv), int(max(y.max(), yv.max())) + 1))
                     full[:, model.classes_.astype(int)] = proba
                     m = metrics.classification(np.log(np.clip(full, 1e-12, None)), yv, "identity")

@@ -271,7 +271,7 @@ def fit(
             on_epoch(record)
         if stopped:
             break
-        if since_best >= recipe.patience:
+        if since_best >= recipe.patience and since_best * steps_per_epoch >= recipe.patience_steps:
             stopped = EARLY
         elif stop.requested:
             stopped = INTERRUPTED

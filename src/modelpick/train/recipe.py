@@ -11,7 +11,9 @@ Sources, so that the defaults are not ours:
   Minibatch SGD: Training ImageNet in 1 Hour", 2017 (5 of 90 epochs); the Transformer recipe
   (Vaswani et al. 2017) warms up likewise.
 - Early stopping on validation loss with patience, keeping the best epoch's weights: Prechelt,
-  "Early Stopping - But When?", 1998.
+  "Early Stopping - But When?", 1998. Patience is 5 epochs *and* 200 optimizer steps: on a
+  data set of a few dozen samples an epoch is one step, and 5 steps judge nothing (measured on
+  the UCR Coffee set: every 1-D CNN stopped at chance after 7-11 steps).
 
 The schedule runs on *progress* in [0, 1]: the larger of the share of the epoch limit done and
 the share of the time budget spent. Whichever limit binds, the learning rate reaches zero as
@@ -33,6 +35,7 @@ class Recipe(NamedTuple):
     warmup_fraction: float = 0.05
     min_lr_fraction: float = 0.0
     patience: int = 5  # epochs without a better validation loss before stopping
+    patience_steps: int = 200  # ... and at least this many optimizer steps (tiny data sets)
     min_delta: float = 1e-4  # relative: a val loss must beat the best by this share to count
 
     def lr_at(self, progress: float) -> float:
@@ -60,6 +63,7 @@ class Recipe(NamedTuple):
             "early_stopping": {
                 "monitor": "val_loss",
                 "patience_epochs": self.patience,
+                "patience_steps": self.patience_steps,
                 "min_delta_relative": self.min_delta,
                 "restore_best": True,
             },

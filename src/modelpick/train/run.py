@@ -249,6 +249,17 @@ class Run:
         """Measure one step's memory (on a throwaway copy), build the model, write run.json
         and preprocess.json."""
         say = on_status or (lambda s: None)
+        if memory and self.minutes is not None and self.prediction is not None:
+            # the measurement costs about four training steps on a throwaway copy: not worth
+            # a budget that small (the training still runs; `bench` measures memory)
+            cost_s = 4 * self.prediction.train_step_ms / 1e3
+            if self.minutes < 1 or cost_s > 0.1 * self.minutes * 60:
+                memory = False
+                self.notes = [
+                    *self.notes,
+                    "training memory not measured: the budget is too short to spend "
+                    f"~{max(cost_s, 0.01):.2g} s on it (`modelpick bench` measures it)",
+                ]
         if memory:
             say("measuring one training step's memory")
             self.memory = measured_step_memory(
