@@ -186,7 +186,10 @@ def japanese_vowels(d: Path, size=None) -> dict:
         out = []
         for split in ("train", "test"):
             x, y = sd.load_japanese_vowels(split=split, return_X_y=True)
-            seqs = [np.stack([np.asarray(c, dtype="float32") for c in row], axis=1) for _, row in x.iterrows()]
+            seqs = [
+                np.stack([np.asarray(c, dtype="float32") for c in row], axis=1)
+                for _, row in x.iterrows()
+            ]
             out.append((_pad(seqs, 29), np.asarray(y)))
     (x, y), (xv, yv) = out
     return _series(d, "japanese_vowels", x, y, xv, yv, size, domain="audio")
@@ -296,8 +299,10 @@ def _table(d: Path, name: str, frame, label: str, size) -> dict:
         import pandas as pd
 
         s = pd.read_csv(paths[0], usecols=[col])[col]
-        features += 1 if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s) else (
-            s.dropna().astype(str).nunique()
+        features += (
+            1
+            if pd.api.types.is_numeric_dtype(s) or pd.api.types.is_bool_dtype(s)
+            else (s.dropna().astype(str).nunique())
         )
     return {
         "domain": "tabular",
@@ -349,8 +354,8 @@ cells = _rd("modeldata", "cells", "class", "cells", drop=("case",))
 
 
 def digits_table(d: Path, size=None) -> dict:
-    from sklearn.datasets import load_digits
     import pandas as pd
+    from sklearn.datasets import load_digits
 
     data = load_digits()
     frame = pd.DataFrame(data.data, columns=[f"p{i}" for i in range(64)])

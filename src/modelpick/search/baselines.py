@@ -1,7 +1,8 @@
 """Classic baselines that need no GPU, trained with scikit-learn beside the nets: logistic
 (or ridge) regression on flattened or pooled features (TF-IDF weighted for text), 1-nearest
-neighbour for series, and for tabular data HistGradientBoosting, where trees often beat nets (Grinsztajn et al., "Why do tree-based
-models still outperform deep learning on tabular data?", NeurIPS 2022).
+neighbour for series, and for tabular data HistGradientBoosting, where trees often beat nets
+(Grinsztajn et al., "Why do tree-based models still outperform deep learning on tabular
+data?", NeurIPS 2022).
 
 Features: the model inputs the data layer made (normalised with training statistics); images
 average-pooled to at most 4,096 values, sequences summarised by their mean and standard
