@@ -245,10 +245,53 @@ def test_cpu_profile_low_precision_needs_isa_support():
     base = {"avx512f", "avx2", "fma"}
     vnni = hardware.cpu_profile(fake_machine(flags=frozenset(base | {"avx512_bf16"})))
     assert vnni.supports("bf16") and not vnni.supports("fp16")
-    assert vnni.peak_flops["bf16"] == pytest.approx(2 * vnni.peak_flops["fp32"])
+    # AVX-512 BF16 without AMX: supported, but assumed no faster than fp32 until measured
+    assert vnni.precision_ratio["bf16"] == {"latency": 1.0, "train": 1.0}
+    assert "assumed" in vnni.precision_ratio_source
     amx = hardware.cpu_profile(fake_machine(flags=frozenset(base | {"amx_bf16", "amx_fp16"})))
     assert amx.supports("bf16") and amx.supports("fp16")
-    assert amx.peak_flops["bf16"] > amx.peak_flops["fp32"]
+    assert amx.peak_flops["bf16"] > amx.peak_flops["fp32"] and not amx.precision_ratio
+
+
+def test_a_precision_that_is_not_faster_is_never_predicted_faster_nor_offered():
+    """Issue #12: bf16 on a CPU without AMX was predicted 1.9× faster (measured: no gain)."""
+    from modelpick.advise.catalog import build_named, load_catalog
+    from modelpick.advise.predict import predict
+    from modelpick.advise.scoring import choose_precisions
+    from modelpick.graph import cost
+
+    base = {"avx512f", "avx2", "fma", "avx512_bf16"}
+    cpu = hardware.cpu_profile(fake_machine(flags=frozenset(base)))
+    from modelpick.advise.profile import parse_profile
+
+    profile = parse_profile(
+        {
+            "name": "t",
+            "domain": "text",
+            "task": "classification",
+            "input": {"seq_len": 64, "vocab_size": 5000},
+            "outputs": 2,
+            "data": {"train_samples": 10_000},
+            "budget": {"device": "cpu", "memory_gb": 8, "train_minutes": 10},
+        }
+    )
+    built = build_named(load_catalog(), "transformer-d256-l4", profile)
+    gc = cost(built.graph, "torch")
+    f32, b16 = (predict(gc, cpu, p, 32, 10_000, 10) for p in ("fp32", "bf16"))
+    assert b16.train_step_ms == pytest.approx(f32.train_step_ms)
+    assert b16.latency_ms == pytest.approx(f32.latency_ms)
+    assert b16.train_memory_bytes < f32.train_memory_bytes  # memory still follows the bytes
+    chosen, notes = choose_precisions(None, cpu)
+    assert chosen == ("fp32",) and notes[0].startswith("bf16 not considered")
+    # measured slower (a calibration's ratio): predicted slower, so fp32 ranks above it
+    slow = cpu._replace(precision_ratio={"bf16": {"latency": 2.0, "train": 1.01}})
+    assert predict(gc, slow, "bf16", 32, 10_000, 10).latency_ms == pytest.approx(2 * f32.latency_ms)
+    # measured faster: offered
+    fast = cpu._replace(precision_ratio={"bf16": {"latency": 0.9, "train": 0.6}})
+    assert choose_precisions(None, fast)[0] == ("fp32", "bf16")
+    assert predict(gc, fast, "bf16", 32, 10_000, 10).epochs_in_budget == pytest.approx(
+        f32.epochs_in_budget / 0.6
+    )
 
 
 def test_cpu_profile_bandwidth_is_capped_and_clock_has_a_fallback():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from modelpick.advise.catalog import Rejection, expand_candidates, load_catalog
@@ -42,35 +44,138 @@ def _criterion(ranking, name, precision, criterion):
     return next(c for c in s.criteria if c.name == criterion)
 
 
-def test_imagenet_on_a100_prefers_resnets_and_bf16():
-    r = _rank(_profile())
-    top = r.ranked[0]
-    assert top.built.arch.family == "cnn" and top.name.startswith("resnet")
-    assert top.prediction.precision == "bf16"
+def _synthetic(**coef):
+    """A prior with chosen coefficients: the mechanics, whatever the shipped fit says."""
+    from modelpick.advise.prior import Prior
 
-
-def test_vits_are_marked_down_on_small_data_not_on_large():
-    small = _rank(_profile(data={"train_samples": 50_000}))
-    large = _rank(_profile(data={"train_samples": 300_000_000}, budget={"train_minutes": 10**6}))
-    s = _criterion(small, "vit_b_16", "bf16", "data_fit")
-    g = _criterion(large, "vit_b_16", "bf16", "data_fit")
-    assert "ViTs need" in s.why and s.score < 0.5
-    assert "ViTs need" not in g.why
-    # ResNet-50 gets no such penalty on the same small data.
-    assert _criterion(small, "resnet50", "bf16", "data_fit").score > s.score
-
-
-def test_text_prefers_attention_then_recurrence():
-    p = _profile(
-        domain="text",
-        input={"seq_len": 128, "vocab_size": 30000},
-        outputs=4,
-        data={"train_samples": 100_000},
+    base = {  # in log(1 + gap) units
+        "family:vision/cnn": 0.0,
+        "family:vision/mlp": 0.5,
+        "family:vision/transformer": 1.0,
+        "size:vision": 0.0,
+        "size2:vision": 0.1,
+        "epochs:vision": -0.2,
+        "input:vision/cnn": 0.05,
+        "input:vision/mlp": 0.2,
+        "input:vision/transformer": 0.1,
+        "pooled": 0.02,
+    }
+    return Prior(
+        {**base, **coef},
+        0.1,
+        {"vision/cnn": {"mean_gap": 1.5, "runs": 20, "datasets": 3}},
+        {
+            "tabular": [
+                {
+                    "name": "hist-gradient-boosting",
+                    "label": "gradient-boosted trees",
+                    "mean_gap": -0.5,
+                    "wins": 4,
+                    "close_or_better": 6,
+                    "datasets": 8,
+                },
+                {
+                    "name": "logistic-regression",
+                    "label": "logistic regression",
+                    "mean_gap": 4.0,
+                    "wins": 0,
+                    "close_or_better": 1,
+                    "datasets": 8,
+                },
+            ]
+        },
+        {"coverage": {"vision": {"samples": [400, 5000], "runs": 4}}},
     )
-    r = _rank(p)
-    fam = {s.built.arch.family: s for s in reversed(r.ranked)}  # best of each family
-    suit = {f: next(c.score for c in s.criteria if c.name == "suitability") for f, s in fam.items()}
-    assert suit["transformer"] > suit["rnn"] > suit["mlp"]
+
+
+def _rank_with(profile, prior, device_key=None):
+    device = DEVICES[device_key or profile.budget.gpu]
+    built, rejected, skipped = expand_candidates(CATALOG, profile)
+    return rank(profile, built, rejected, skipped, device, [], prior=prior)
+
+
+def test_score_is_one_minus_the_expected_gap_and_every_term_is_shown():
+    from modelpick.advise.prior import features, pooled_positions, predicted_log_gap
+    from modelpick.advise.scoring import _non_embedding_params, input_len
+
+    p = _profile(data={"train_samples": 2_000})
+    prior = _synthetic()
+    r = _rank_with(p, prior)
+    for s in r.ranked[:10]:
+        names = [c.name for c in s.criteria]
+        assert names[:4] == ["family", "data_fit", "epochs", "input_size"]
+        assert names[-2:] == ["latency", "precision"]
+        assert names[4:-2] == (["pooling"] if s.built.arch.family == "cnn" else [])
+        assert {c.source for c in s.criteria[:-2]} == {"fitted"}
+        assert {c.source for c in s.criteria[-2:]} == {"preference"}
+        gap = math.expm1(sum(c.term for c in s.criteria))
+        assert s.score == pytest.approx(max(0.0, 1 - gap / 100), abs=1e-6)
+        # the fitted part is exactly the prior's prediction
+        f = features(
+            "vision",
+            s.built.arch.family,
+            _non_embedding_params(s.built),
+            2_000,
+            s.prediction.epochs_in_budget,
+            input_len(p)[0],
+            pooled_positions(s.built.cost),
+        )
+        fitted = [c for c in s.criteria if c.source == "fitted"]
+        assert sum(c.term for c in fitted) == pytest.approx(predicted_log_gap(prior, f))
+
+
+def test_family_term_follows_the_prior_and_says_what_was_measured():
+    p = _profile(data={"train_samples": 2_000})
+    r = _rank_with(p, _synthetic())
+    cnn = next(s for s in r.ranked if s.built.arch.family == "cnn")
+    vit = next(s for s in r.ranked if s.built.arch.family == "transformer")
+    fam = {s.built.arch.family: s.criteria[0] for s in (cnn, vit)}
+    assert fam["cnn"].term == pytest.approx(0.1)  # intercept + 0
+    assert fam["transformer"].term == pytest.approx(1.1)
+    assert "1.5 points below the best" in fam["cnn"].why and "20 runs" in fam["cnn"].why
+    assert "not measured" not in fam["cnn"].why
+    # swap the measured order and the ranking follows
+    flipped = _rank_with(p, _synthetic(**{"family:vision/cnn": 2.0}))
+    assert flipped.ranked[0].built.arch.family != "cnn"
+
+
+def test_the_size_parabola_is_clipped_to_the_measured_range():
+    from modelpick.advise.prior import contributions
+
+    prior = _synthetic()._replace(meta={"ranges": {"size:vision": [-1.0, 2.0]}})
+    inside = contributions(prior, {"size:vision": 1.0, "size2:vision": 1.0})
+    far = contributions(prior, {"size:vision": 6.0, "size2:vision": 36.0})
+    assert inside["size2:vision"] == pytest.approx(0.1)
+    assert far["size2:vision"] == pytest.approx(0.4)  # clipped at 2 decades
+
+
+def test_a_family_the_suite_never_measured_is_charged_the_worst_measured():
+    from modelpick.advise.prior import contributions
+
+    got = contributions(_synthetic(), {"family:vision/rnn": 1.0})
+    assert got["family:vision/rnn"] == pytest.approx(1.0)
+
+
+def test_outside_the_suite_the_ranking_says_it_extrapolates():
+    small = _rank_with(_profile(data={"train_samples": 2_000}), _synthetic())
+    big = _rank_with(_profile(data={"train_samples": 1_281_167}), _synthetic())
+    assert not any("extrapolates" in n for n in small.notes)
+    assert any("400-5,000" in n and "1,281,167" in n for n in big.notes)
+
+
+def test_classic_contenders_are_named_with_their_suite_standing():
+    p = _profile(
+        domain="tabular",
+        input={"features": 20},
+        outputs=2,
+        data={"train_samples": 1_000},
+    )
+    r = _rank_with(p, _synthetic(), "t4")
+    (b,) = r.baselines  # logistic regression was close on 1 of 8: not a contender
+    assert b["name"] == "hist-gradient-boosting"
+    assert "0.5 points above the best net" in b["why"] and "4 outright wins" in b["why"]
+    reg = _rank_with(p.model_copy(update={"task": "regression"}), _synthetic(), "t4")
+    assert reg.baselines == ()
 
 
 def test_hard_limits_reject_with_the_limit_and_ratio():

@@ -400,3 +400,84 @@ def test_reference_suite_times_every_node_class_the_catalog_uses():
     assert len(used) >= 20
     missing = {k: v for k, v in used.items() if k not in suite}
     assert not missing, f"node classes with no timing in the reference suite: {missing}"
+
+
+class _PrecisionBackend:
+    """Forward and training step cost virtual seconds that depend on the precision."""
+
+    COST = {
+        ("fwd", "fp32"): 1.0,
+        ("fwd", "bf16"): 2.0,
+        ("train", "fp32"): 10.0,
+        ("train", "bf16"): 6.0,
+    }
+
+    def __init__(self):
+        self.now = 0.0
+
+    def clock(self):
+        return self.now
+
+    def build(self, graph, kind, precision):
+        if precision == "fp16":
+            from modelpick.errors import UnavailableError
+
+            raise UnavailableError("fp16 is not supported on cpu by this PyTorch")
+        return precision
+
+    def make_inputs(self, built, batch):
+        return batch
+
+    def make_targets(self, built, batch):
+        return batch
+
+    def make_optimizer(self, built):
+        return None
+
+    def forward(self, built, x):
+        self.now += self.COST[("fwd", built)]
+
+    def train_step(self, built, opt, x, y):
+        self.now += self.COST[("train", built)]
+
+    def synchronize(self, built):
+        pass
+
+
+def test_calibration_measures_what_a_reduced_precision_really_gains():
+    from types import SimpleNamespace
+
+    from modelpick.advise.hardware import resolve_device
+    from modelpick.measure.bench import precision_ratios
+
+    be = _PrecisionBackend()
+    cpu, _ = resolve_device("cpu", None)
+    # the hardware has both; the framework runs bf16 only (fp16 on CPU torch): skipped
+    dev = cpu._replace(peak_flops={"fp32": 1e11, "bf16": 1e11, "fp16": 1e11})
+    graphs = [SimpleNamespace(name="dense-a"), SimpleNamespace(name="conv-b")]
+    got = precision_ratios(be, dev, "fp32", graphs, 8, be.clock)
+    assert got == {"bf16": {"latency": 2.0, "train": 0.6}}
+    # stored, read back, and applied: predictions follow the measured ratio
+    cal = _cal()._replace(precision_ratio=got)
+    doc = {"format": cal_mod.FORMAT_VERSION, **cal._asdict()}
+    back = cal_mod.check_calibration(json.loads(json.dumps(doc)), "cpu-fake", "torch")
+    assert back.precision_ratio == got
+    tuned = cal_mod.apply_calibration(dev, back)
+    assert tuned.precision_ratio["bf16"] == {"latency": 2.0, "train": 0.6}
+    assert "measured by calibration" in tuned.precision_ratio_source
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"int8": {"latency": 1.0, "train": 1.0}},
+        {"bf16": {"latency": 1.0}},
+        {"bf16": {"latency": 0.0, "train": 1.0}},
+        {"bf16": {"latency": "fast", "train": 1.0}},
+        ["bf16"],
+    ],
+)
+def test_a_bad_precision_ratio_in_a_calibration_file_is_refused(bad):
+    doc = {"format": cal_mod.FORMAT_VERSION, **_cal()._asdict(), "precision_ratio": bad}
+    with pytest.raises(ValueError, match="precision_ratio"):
+        cal_mod.check_calibration(doc, "cpu-fake", "torch")

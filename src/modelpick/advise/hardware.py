@@ -53,6 +53,12 @@ class DeviceProfile(NamedTuple):
     node_overhead_s: dict[str, float] = {}  # noqa: RUF012 - calibrated: per kind, per kernel
     calibration: str = ""  # what calibrated it, for humans
     aliases: tuple[str, ...] = ()  # nvidia-smi name fragments that identify this device
+    # A reduced precision's time over fp32's, where the roofline cannot be trusted for it:
+    # {"bf16": {"latency": batch-1 forward ratio, "train": training-step ratio}}. Measured by
+    # calibration; assumed 1.0 on CPUs without AMX (no gain). predict() then scales the fp32
+    # prediction instead of using the precision's peak.
+    precision_ratio: dict[str, dict[str, float]] = {}  # noqa: RUF012
+    precision_ratio_source: str = ""
 
     @property
     def calibrated(self) -> bool:
@@ -262,13 +268,19 @@ def cpu_profile(machine: MachineInfo) -> DeviceProfile:
         mhz, clock_note = 2500.0, "clock unknown, 2.5 GHz assumed"
     fp32 = cores * mhz * 1e6 * per_cycle
     peak = {"fp32": fp32}
-    # AMX tiles do 1024 bf16/fp16 FLOP/cycle/core (Intel's figure); AVX-512 BF16/FP16 pairs
-    # halves, doubling the fp32 rate. Without either, low precision is emulated: unsupported.
+    # AMX tiles do 1024 bf16/fp16 FLOP/cycle/core (Intel's figure). AVX-512 BF16/FP16 could
+    # double the fp32 rate on paper, but PyTorch's CPU autocast pays casts around every op:
+    # measured on such CPUs without AMX, a training step is no faster and batch-1 latency is
+    # slower (docs/scoring.md, "Precision"). Until calibration measures the ratio, such a
+    # precision is predicted exactly as fast as fp32, and not offered by default. Without
+    # either flag, low precision is emulated: unsupported.
+    ratio: dict[str, dict[str, float]] = {}
     for prec in ("bf16", "fp16"):
         if f"amx_{prec}" in flags:
             peak[prec] = cores * mhz * 1e6 * 1024
         elif f"avx512_{prec}" in flags:
-            peak[prec] = 2 * fp32
+            peak[prec] = fp32
+            ratio[prec] = {"latency": 1.0, "train": 1.0}
     # No portable way to read DRAM bandwidth; ~10 GB/s per core, capped at a 100 GB/s server socket.
     bandwidth = min(10e9 * cores, 100e9)
     return DeviceProfile(
@@ -284,6 +296,10 @@ def cpu_profile(machine: MachineInfo) -> DeviceProfile:
             f"~10 GB/s/core bandwidth; superseded by calibration"
         ),
         detected=True,
+        precision_ratio=ratio,
+        precision_ratio_source=(
+            "assumed no faster than fp32 without AMX (calibrate to measure)" if ratio else ""
+        ),
     )
 
 

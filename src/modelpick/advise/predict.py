@@ -284,6 +284,28 @@ def predict(
     """Predict one architecture's cost on `device` at `precision`."""
     if not device.supports(precision):
         raise ValueError(f"{device.name} does not support {precision}")
+    ratio = device.precision_ratio.get(precision) if precision != "fp32" else None
+    if ratio:
+        # the device's measured (or assumed) ratio to fp32, not the precision's paper peak
+        base = predict(gc, device, "fp32", batch_size, train_samples, train_minutes)
+        lat, step = ratio["latency"], ratio["train"]
+        return base._replace(
+            precision=precision,
+            latency_ms=base.latency_ms * lat,
+            latency_p95_ms=base.latency_p95_ms * lat,
+            throughput_samples_per_s=base.throughput_samples_per_s / step,
+            train_step_ms=base.train_step_ms * step,
+            train_samples_per_s=base.train_samples_per_s / step,
+            epoch_s=base.epoch_s * step,
+            epochs_in_budget=base.epochs_in_budget / step,
+            train_memory=train_memory(gc, batch_size, precision, device.kind),
+            inference_memory_bytes=inference_memory(gc, precision),
+            notes=(
+                *base.notes,
+                f"{precision} timed as fp32 × {step:.3g} (training), × {lat:.3g} (latency): "
+                + (device.precision_ratio_source or "measured"),
+            ),
+        )
     t1, compute_share = forward_time_s(gc, 1, device, precision)
     tb, _ = forward_time_s(gc, batch_size, device, precision)
     optimizer_s = (

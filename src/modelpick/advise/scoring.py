@@ -1,7 +1,10 @@
-"""Hard constraints reject; soft criteria rank. Every criterion's value is kept per candidate.
+"""Hard constraints reject; a fitted prior ranks. Every criterion's value is kept per candidate.
 
-docs/scoring.md explains each criterion with its sources. Same input, same output: candidates
-are sorted by score, then by name and precision, and nothing here depends on time or order.
+The rank comes from `prior.py`: the expected gap, in accuracy points, to the best candidate,
+fitted to measured training runs (docs/scoring.md). Its terms add in log(1 + gap). Latency and
+precision add small preferences on top, set by hand and labelled as such. Same input, same
+output: candidates are sorted by score, then by name and precision, and nothing here depends
+on time or order.
 """
 
 from __future__ import annotations
@@ -9,60 +12,36 @@ from __future__ import annotations
 import math
 from typing import NamedTuple
 
+from . import prior as _prior
 from .catalog import Built, Rejection
 from .hardware import DeviceProfile
-from .predict import TARGET_EPOCHS, Prediction, predict
+from .predict import Prediction, predict
 
-# How well a family suits a domain, before size and budget (0..1). The literature behind each
-# figure is in docs/scoring.md; a family missing from a domain's row (none is offered by the
-# default catalog) scores OTHER_SUITABILITY.
-SUITABILITY = {
-    "vision": {"cnn": 1.0, "transformer": 0.85, "mlp": 0.35},
-    "text": {"transformer": 1.0, "rnn": 0.8, "cnn": 0.75, "mlp": 0.6},
-    "audio": {"cnn": 1.0, "transformer": 0.85, "rnn": 0.7},
-    "timeseries": {"cnn": 0.9, "rnn": 0.85, "transformer": 0.8, "mlp": 0.75},
-    "tabular": {"mlp": 1.0},
-}
-OTHER_SUITABILITY = 0.3
-SUITABILITY_WHY = {
-    ("vision", "cnn"): "convolutions are the proven default for images (He et al. 2016)",
-    (
-        "vision",
-        "transformer",
-    ): "vision transformers match CNNs given enough data (Dosovitskiy et al. 2021)",
-    ("vision", "mlp"): "an MLP ignores spatial structure; fine only for tiny images",
-    ("text", "transformer"): "self-attention is the state of the art for text (Devlin et al. 2019)",
-    ("text", "rnn"): "LSTMs are a solid, cheaper text baseline (Hochreiter & Schmidhuber 1997)",
-    ("text", "cnn"): "1-D CNNs are a fast text classifier (Kim 2014)",
-    ("text", "mlp"): "a bag of embeddings is a strong cheap baseline (Joulin et al. 2017)",
-    (
-        "audio",
-        "cnn",
-    ): "CNNs on waveforms or spectrograms lead audio classification (Hershey et al. 2017)",
-    ("audio", "transformer"): "audio transformers win with large data (Gong et al. 2021)",
-    ("audio", "rnn"): "recurrent nets handle frame sequences but train slowly",
+# What the literature says about a family for a domain: context for the measured family term,
+# not a score (docs/scoring.md).
+FAMILY_NOTE = {
+    ("vision", "cnn"): "convolutions are the default for images (He et al. 2016)",
+    ("vision", "transformer"): "ViTs need far more images than CNNs (Dosovitskiy et al. 2021)",
+    ("vision", "mlp"): "an MLP ignores spatial structure",
+    ("text", "transformer"): "attention shines when pretrained (Devlin et al. 2019)",
+    ("text", "rnn"): "LSTMs are a solid text baseline (Hochreiter & Schmidhuber 1997)",
+    ("text", "cnn"): "1-D CNNs are fast text classifiers (Kim 2014)",
+    ("text", "mlp"): "a bag of embeddings is strong and cheap (Joulin et al. 2017)",
+    ("audio", "cnn"): "CNNs lead audio classification (Hershey et al. 2017)",
+    ("audio", "transformer"): "audio transformers rely on pretraining (Gong et al. 2021)",
+    ("audio", "rnn"): "recurrent nets read frame sequences, slowly",
     ("timeseries", "cnn"): "temporal CNNs match or beat LSTMs (Bai et al. 2018)",
-    ("timeseries", "rnn"): "LSTMs/GRUs are the classic sequence model",
-    ("timeseries", "transformer"): "patch transformers are strong on long series (Nie et al. 2023)",
+    ("timeseries", "rnn"): "LSTMs/GRUs forget over long series (Bai et al. 2018)",
+    ("timeseries", "transformer"): "patch transformers need long series (Nie et al. 2023)",
     ("timeseries", "mlp"): "simple linear/MLP models are hard to beat (Zeng et al. 2023)",
     ("tabular", "mlp"): "MLPs are the neural default for tables (Gorishniy et al. 2021)",
 }
-WEIGHTS = {
-    "suitability": 0.30,
-    "data_fit": 0.30,
-    "latency": 0.15,
-    "epochs": 0.20,
-    "precision": 0.05,
-}
-# The data-fit anchor, parameters per training sample: ResNet-50 on ImageNet has ~20 per image.
-# A table row carries far less information than an image or a sentence; MLPs that do well on
-# typical tabular benchmarks (Gorishniy et al. 2021) sit near 1-10 per row.
-PARAMS_PER_SAMPLE = {"vision": 20, "text": 20, "audio": 20, "timeseries": 10, "tabular": 2}
-# bf16 mixed precision is the standard recipe where the hardware has it (GPUs with bf16 tensor
-# cores); on CPUs fp32 stays the safe default. fp16 needs loss scaling (Micikevicius et al. 2018).
-PRECISION_SCORE = {
-    "cuda": {"bf16": 1.0, "fp32": 0.97, "fp16": 0.92},
-    "cpu": {"fp32": 1.0, "bf16": 0.95, "fp16": 0.9},
+# Preferences, not fitted, in the prior's unit, log(1 + gap): at most ×1.05 on (1 + gap) for a
+# slow candidate (latency), ×1.03 for numerical risk (precision). They break near-ties only.
+LATENCY_TERM = 0.05
+PRECISION_TERM = {
+    "cuda": {"bf16": 0.0, "fp32": 0.0, "fp16": 0.03},
+    "cpu": {"fp32": 0.0, "bf16": 0.01, "fp16": 0.03},
 }
 PRECISION_WHY = {
     "fp32": "full precision, no numerical risk",
@@ -74,10 +53,10 @@ EMBEDDING_KINDS = ("embedding", "position_embedding", "token_type_embedding")
 
 class Criterion(NamedTuple):
     name: str
-    score: float  # 0..1
-    weight: float
-    value: str  # the measured quantity behind the score, for humans
+    term: float  # this term's share of log(1 + expected gap to the best, accuracy points)
+    value: str  # the quantity behind the term, for humans
     why: str
+    source: str = "fitted"  # "fitted" (configs/prior.json) or "preference" (set by hand)
 
 
 class Scored(NamedTuple):
@@ -99,6 +78,8 @@ class Ranking(NamedTuple):
     device: DeviceProfile
     precisions: tuple[str, ...]
     notes: tuple[str, ...] = ()
+    # classic models worth trying beside the nets, with their standing on the reference suite
+    baselines: tuple[dict, ...] = ()
 
     def relaxations(self) -> list[str]:
         """What to relax so that a candidate fits, smallest change first.
@@ -139,7 +120,22 @@ def choose_precisions(requested, device: DeviceProfile) -> tuple[tuple[str, ...]
             if p not in usable:
                 notes.append(f"{p} is not supported by {device.name}; not considered")
         return usable, notes
-    reduced = next((p for p in ("bf16", "fp16") if device.supports(p)), None)
+    reduced, slow = None, []
+    for p in ("bf16", "fp16"):
+        if not device.supports(p):
+            continue
+        ratio = device.precision_ratio.get(p)
+        if ratio and ratio["train"] >= 0.95 and ratio["latency"] >= 0.95:
+            slow.append(p)  # not faster on this device: it would only add numerical risk
+            continue
+        reduced = p
+        break
+    if slow and not reduced:
+        notes.append(
+            f"{' and '.join(slow)} not considered: on {device.name} not faster than fp32 "
+            f"({device.precision_ratio_source or 'measured'}); ask for it with "
+            "preferences.precisions"
+        )
     return ("fp32",) + ((reduced,) if reduced else ()), notes
 
 
@@ -155,26 +151,71 @@ def _non_embedding_params(built: Built) -> int:
     return max(1, built.cost.params - emb)
 
 
-def _data_fit(built: Built, profile) -> Criterion:
+def input_len(profile) -> tuple[int | None, str]:
+    """What the prior's input-size term reads: pixels per image, or steps per sequence."""
+    inp = profile.input
+    if profile.domain == "vision":
+        return inp.height * inp.width, f"{inp.height}×{inp.width} pixels"
+    first = "tokens" if profile.domain == "text" else "steps"
+    for name, unit in (("seq_len", first), ("frames", "frames"), ("sample_rate", "samples")):
+        v = getattr(inp, name, None)
+        if v:
+            n = int(v * inp.seconds) if name == "sample_rate" else int(v)
+            return n, f"{n:,} {unit}"
+    return None, ""
+
+
+def _family_why(prior: _prior.Prior, dom: str, fam: str) -> str:
+    stats = prior.family_stats.get(_prior.family_key(dom, fam))
+    if stats:
+        why = (
+            f"on the reference suite, {fam} runs on {_prior.GROUP[dom]} data ended "
+            f"{stats['mean_gap']:.1f} points below the best on average "
+            f"({stats['runs']} runs, {stats['datasets']} data sets)"
+        )
+    else:
+        why = f"{fam} was not measured on {_prior.GROUP[dom]} data; charged the worst family"
+    note = FAMILY_NOTE.get((dom, fam))
+    return f"{why}; {note}" if note else why
+
+
+def _fitted(built: Built, pred: Prediction, profile, prior: _prior.Prior) -> list[Criterion]:
+    fam, dom = built.arch.family, profile.domain
     samples = profile.data.train_samples
     params = _non_embedding_params(built)
-    target = PARAMS_PER_SAMPLE[profile.domain] * samples
-    decades = math.log10(params / target)
-    # From target/30 to 3× target a gentle slope towards the anchor; beyond, half the score is
-    # lost per decade.
-    excess = max(0.0, decades - math.log10(3), -math.log10(30) - decades)
-    score = (1 - 0.08 * min(abs(decades), 1.5)) * 0.5**excess
-    why = f"{_human(params)} non-embedding params for {samples:,} samples (anchor {_human(target)})"
-    if excess > 0:
-        why += ": too large, risks over-fitting" if decades > 0 else ": may under-fit"
-    if built.arch.family == "transformer" and profile.domain == "vision":
-        # ViT trails ResNets on ImageNet-1k (1.3M) from scratch, matches at 14M, wins at 300M
-        # images (Dosovitskiy et al. 2021, Fig. 3).
-        hunger = min(1.0, max(0.1, 0.3 + 0.7 * math.log10(samples / 1e5) / math.log10(140)))
-        score *= hunger
-        if hunger < 1:
-            why += f"; ViTs need ~14M images to match CNNs (×{hunger:.2f})"
-    return Criterion("data_fit", score, WEIGHTS["data_fit"], _human(params), why)
+    length, length_text = input_len(profile)
+    pooled = _prior.pooled_positions(built.cost)
+    feats = _prior.features(dom, fam, params, samples, pred.epochs_in_budget, length, pooled)
+    pts = _prior.terms_by_criterion(prior, feats)
+    best = _prior.best_params_per_sample(prior, dom)
+    fit_why = f"{_human(params)} non-embedding params for {samples:,} samples"
+    fit_why += f" ({params / samples:.3g} per sample"
+    fit_why += f"; the suite's best fit is near {best:.3g})" if best else ")"
+    out = [
+        Criterion("family", pts["family"], f"{fam} for {dom}", _family_why(prior, dom, fam)),
+        Criterion("data_fit", pts.get("data_fit", 0.0), _human(params), fit_why),
+        Criterion(
+            "epochs",
+            pts.get("epochs", 0.0),
+            f"{pred.epochs_in_budget:.3g}",
+            f"{pred.epochs_in_budget:.3g} epochs fit the budget ({pred.epoch_s:.3g} s each)",
+        ),
+    ]
+    if "input_size" in pts:
+        out.append(
+            Criterion("input_size", pts["input_size"], length_text, f"{fam} over {length_text}")
+        )
+    if "pooling" in pts:
+        out.append(
+            Criterion(
+                "pooling",
+                pts["pooling"],
+                f"{pooled:,} positions",
+                f"the global pool averages {pooled:,} positions (on the suite, wide pools marked "
+                "nets too shallow for their input)",
+            )
+        )
+    return out
 
 
 def _latency(pred: Prediction, limit_ms: float | None) -> Criterion:
@@ -182,41 +223,47 @@ def _latency(pred: Prediction, limit_ms: float | None) -> Criterion:
         ratio = pred.latency_p95_ms / limit_ms
         score = min(1.0, max(0.0, (1 - ratio) / 0.5))
         why = f"p95 {pred.latency_p95_ms:.3g} ms of a {limit_ms:g} ms limit ({ratio:.0%})"
-        return Criterion("latency", score, WEIGHTS["latency"], f"{pred.latency_p95_ms:.3g} ms", why)
+        return Criterion(
+            "latency",
+            LATENCY_TERM * (1 - score),
+            f"{pred.latency_p95_ms:.3g} ms",
+            why,
+            "preference",
+        )
     score = min(1.0, max(0.0, 1 - math.log10(max(pred.latency_ms, 0.1) / 0.1) / 4))
     why = f"{pred.latency_ms:.3g} ms at batch 1 (no limit set: faster is better, log scale)"
-    return Criterion("latency", score, WEIGHTS["latency"] / 2, f"{pred.latency_ms:.3g} ms", why)
+    return Criterion(
+        "latency", LATENCY_TERM / 2 * (1 - score), f"{pred.latency_ms:.3g} ms", why, "preference"
+    )
 
 
-def _epochs(pred: Prediction) -> Criterion:
-    e = pred.epochs_in_budget
-    score = min(1.0, max(0.0, math.log(e) / math.log(TARGET_EPOCHS))) if e > 1 else 0.0
-    why = f"{e:.3g} epochs fit the budget ({pred.epoch_s:.3g} s each; {TARGET_EPOCHS}+ scores full)"
-    return Criterion("epochs", score, WEIGHTS["epochs"], f"{e:.3g}", why)
-
-
-def _criteria(built: Built, pred: Prediction, profile, device_kind: str) -> tuple[Criterion, ...]:
-    fam, dom = built.arch.family, profile.domain
-    suit = SUITABILITY[dom].get(fam, OTHER_SUITABILITY)
+def _criteria(
+    built: Built, pred: Prediction, profile, device_kind: str, prior: _prior.Prior
+) -> tuple[Criterion, ...]:
     return (
-        Criterion(
-            "suitability",
-            suit,
-            WEIGHTS["suitability"],
-            f"{fam} for {dom}",
-            SUITABILITY_WHY.get((dom, fam), ""),
-        ),
-        _data_fit(built, profile),
+        *_fitted(built, pred, profile, prior),
         _latency(pred, profile.budget.latency_ms),
-        _epochs(pred),
         Criterion(
             "precision",
-            PRECISION_SCORE[device_kind][pred.precision],
-            WEIGHTS["precision"],
+            PRECISION_TERM[device_kind][pred.precision],
             pred.precision,
             PRECISION_WHY[pred.precision],
+            "preference",
         ),
     )
+
+
+def expected_gap(criteria) -> float:
+    """Accuracy points below the best candidate: exp(Σ terms) − 1."""
+    return _prior.gap_points(sum(c.term for c in criteria))
+
+
+def total_score(criteria) -> float:
+    """1 minus the expected gap to the best candidate as a fraction: 0.97 expects 3 accuracy
+    points less than the best. The linear model can predict a gap a little below zero for a
+    candidate it expects to beat the typical best: the score is then a little above 1, so that
+    such candidates still rank among themselves."""
+    return round(max(0.0, 1 - expected_gap(criteria) / 100), 6)
 
 
 def _violations(built: Built, pred: Prediction, profile) -> list[tuple[str, float, str]]:
@@ -273,8 +320,12 @@ def rank(
     skipped: int,
     device: DeviceProfile,
     notes: list[str],
+    prior: _prior.Prior | None = None,
 ) -> Ranking:
-    """Predict every candidate at every precision, reject what breaks a limit, rank the rest."""
+    """Predict every candidate at every precision, reject what breaks a limit, rank the rest.
+    `prior`: the fitted prior (default configs/prior.json)."""
+    prior = prior or _prior.load_prior()
+    notes = [*notes, *_prior.coverage_notes(prior, profile)]
     precisions, pnotes = choose_precisions(profile.preferences.precisions, device)
     notes = [*notes, *pnotes]
     if profile.budget.memory_gb * 2**30 > device.memory_bytes:
@@ -310,12 +361,49 @@ def rank(
                     )
                 )
                 continue
-            crit = _criteria(b, pred, profile, device.kind)
-            total = sum(c.score * c.weight for c in crit) / sum(c.weight for c in crit)
-            scored.append(Scored(b, pred, crit, round(total, 6)))
+            crit = _criteria(b, pred, profile, device.kind, prior)
+            scored.append(Scored(b, pred, crit, total_score(crit)))
     scored.sort(key=lambda s: (-s.score, s.name, precisions.index(s.prediction.precision)))
     ranked = tuple(
         Scored(s.built, s.prediction, s.criteria, s.score, i + 1) for i, s in enumerate(scored)
     )
     rejected.sort(key=lambda r: (r.constraint == "input", r.miss_ratio, r.name, r.precision or ""))
-    return Ranking(ranked, tuple(rejected), skipped, device, precisions, tuple(notes))
+    return Ranking(
+        ranked,
+        tuple(rejected),
+        skipped,
+        device,
+        precisions,
+        tuple(notes),
+        contenders(prior, profile),
+    )
+
+
+def contenders(prior: _prior.Prior, profile) -> tuple[dict, ...]:
+    """The classic models that were serious contenders on the suite's data sets of this kind:
+    within a point of the best net, or better, on at least a third of them."""
+    if profile.task != "classification":
+        return ()
+    rows = prior.baselines.get(_prior.GROUP[profile.domain]) or []
+    out = []
+    for b in rows:
+        if b["close_or_better"] * 3 < b["datasets"]:
+            continue
+        out.append(
+            {
+                **b,
+                "why": (
+                    f"{b['label']}: on {b['datasets']} reference data sets of this kind it was "
+                    f"{_signed_gap(b['mean_gap'])} the best net on average, within a point or "
+                    f"better on {b['close_or_better']} of them ({b['wins']} outright wins)"
+                ),
+            }
+        )
+    return tuple(out)
+
+
+def _signed_gap(gap: float) -> str:
+    """gap = best net minus baseline, in points."""
+    if abs(gap) < 0.05:
+        return "level with"
+    return f"{abs(gap):.1f} points {'below' if gap > 0 else 'above'}"

@@ -16,7 +16,7 @@ from typing import Any
 from ..advise.catalog import Architecture, Built, Rejection
 from ..advise.hardware import DeviceProfile, MachineInfo
 from ..advise.predict import OPTIMIZER, P95_OVER_P50, Prediction
-from ..advise.scoring import Ranking, Scored
+from ..advise.scoring import Ranking, Scored, expected_gap
 
 
 def _r(x, nd=4):
@@ -38,6 +38,8 @@ def device_json(d: DeviceProfile) -> dict:
         "calibrated": d.calibrated,
         "calibration": d.calibration,
         "source": d.source,
+        "precision_ratio": {k: dict(v) for k, v in d.precision_ratio.items()},
+        "precision_ratio_source": d.precision_ratio_source,
     }
 
 
@@ -84,13 +86,14 @@ def candidate_json(s: Scored) -> dict:
         "score": round(s.score, 4),
         **cost_json(s.built),
         "reasons": [c.why for c in s.criteria if c.why],
+        "expected_gap_points": round(expected_gap(s.criteria), 2),
         "criteria": [
             {
                 "name": c.name,
-                "score": round(c.score, 4),
-                "weight": c.weight,
+                "term": round(c.term, 4),
                 "value": c.value,
                 "why": c.why,
+                "source": c.source,
             }
             for c in s.criteria
         ],
@@ -134,6 +137,8 @@ def assumptions(profile) -> list[str]:
         f"p95 latency taken as {P95_OVER_P50:g}× the predicted median until `modelpick bench` "
         "measures it",
         "training from scratch; backward pass ≈ 2× forward FLOPs",
+        "score = 1 − expected gap to the best candidate (accuracy points / 100), from a prior "
+        "fitted to measured training runs (docs/scoring.md)",
     ]
 
 
@@ -195,6 +200,7 @@ class Recommendation:
                 candidate_json(s) | {"measured": self.measured(s.name)} for s in self.candidates
             ],
             "candidates_total": len(ranking.ranked),
+            "baselines": [dict(b) for b in ranking.baselines],
             "evidence": None
             if self.evidence is None
             else {k: v for k, v in self.evidence.items() if k != "rows"},

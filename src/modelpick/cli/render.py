@@ -5,6 +5,7 @@ data, never as markup or terminal control."""
 
 from __future__ import annotations
 
+from ..advise.scoring import expected_gap
 from ..api.results import assumptions
 from .options import console as _console
 from .term import markup, safe
@@ -86,8 +87,16 @@ def render_ranking(result, console=None) -> None:
             )
         best = ranking.ranked[0]
         console.print(markup("\n[bold]Why {} ({})[/]", best.name, best.prediction.precision))
+        gap = expected_gap(best.criteria)
+        console.print(
+            f"  expected {gap:.1f} accuracy points below the best candidate; 1 + gap = "
+            "exp(Σ terms):"
+        )
         for c in best.criteria:
-            console.print(f"  {safe(c.name):<12} {c.score:4.2f} × {c.weight:.3g}  {safe(c.why)}")
+            tag = "" if c.source == "fitted" else " (preference)"
+            console.print(f"  {safe(c.name):<16} {c.term:+6.3f}  {safe(c.why)}{tag}")
+        for b in ranking.baselines:
+            console.print(markup("[bold yellow]try also[/] {}", b["why"]))
     else:
         console.print("[bold red]No candidate fits the budget.[/]")
     if ranking.rejected:

@@ -151,6 +151,13 @@ def render_calibration(doc: dict, console=None) -> None:
     else:  # a run saved by 0.1.0: one factor on the roofline time
         scales = ", ".join(f"{safe(k)} ×{v:.2f}" for k, v in sorted(cal["time_scale"].items()))
         console.print(f"  measured / roofline time per node kind: {scales}")
+    ratios = cal.get("precision_ratio") or {}
+    for prec, r in sorted(ratios.items()) if isinstance(ratios, dict) else ():
+        console.print(
+            f"  {safe(prec)} against fp32: training step ×{r['train']:.2f}, batch-1 latency "
+            f"×{r['latency']:.2f}"
+            + ("  (not faster: not offered by default)" if min(r.values()) >= 0.95 else "")
+        )
     for row in doc["held_out"]:
         console.print(
             f"  held-out {safe(row['arch']):<22} predicted {row['predicted_latency_ms']:.3g} ms, "

@@ -17,6 +17,7 @@ from typing import Any, NamedTuple
 from ..advise.hardware import DeviceProfile
 from ..advise.predict import predict
 from ..backends.base import DeviceOutOfMemory
+from ..errors import UnavailableError
 from ..graph import Graph, cost
 from .memory import measure_step_memory
 
@@ -384,6 +385,7 @@ def calibrate(
     catalog = load_catalog()
     timed: list[tuple] = []  # (label, graph cost, batch, forward fn, sync fn, role)
     trained: list[tuple] = []
+    ratio_graphs: list = []  # the graphs whose training step is timed: the precision ratios'
     for graph in reference_suite():
         if on_step:
             on_step(f"building {graph.name}")
@@ -405,6 +407,7 @@ def calibrate(
                 clock,
             )
             trained.append((gc, st.p50_s))
+            ratio_graphs.append(graph)
     for name, domain, shape, outputs in held_out or HELD_OUT:
         io = held_out_io(domain, shape, outputs)
         graph = build_for(catalog.get(name), io, backend.name).graph
@@ -455,5 +458,59 @@ def calibrate(
         median_error_pct=statistics.median(errors),
         p90_error_pct=_percentile(errors, 0.9),
         held_out=len(rows),
+        precision_ratio=precision_ratios(
+            backend, device, precision, ratio_graphs, cycles, clock, on_step
+        ),
     )
     return cal, rows
+
+
+def precision_ratios(
+    backend,
+    device: DeviceProfile,
+    base: str,
+    graphs: list,
+    cycles: int,
+    clock: Callable[[], float] = time.perf_counter,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, float]]:
+    """Per reduced precision the device supports: the median over `graphs` of its batch-1
+    forward time and its batch-16 training-step time over `base`'s, timed interleaved on the
+    same models. What the hardware really gains, which no peak figure says (docs/scoring.md)."""
+    out: dict[str, dict[str, float]] = {}
+    for prec in ("bf16", "fp16"):
+        if prec == base or not device.supports(prec) or not graphs:
+            continue
+        if on_step:
+            on_step(f"timing {prec} against {base}")
+        items: list[tuple] = []
+        try:
+            backend.build(graphs[0], device.kind, prec)
+        except UnavailableError:
+            continue  # the hardware has it, this framework build does not (fp16 on CPU torch)
+        for graph in graphs:
+            for p in (base, prec):
+                built = backend.build(graph, device.kind, p)
+                sync = lambda b=built: backend.synchronize(b)  # noqa: E731
+                x1 = backend.make_inputs(built, 1)
+                x, y = backend.make_inputs(built, 16), backend.make_targets(built, 16)
+                opt = backend.make_optimizer(built)
+                items.append(
+                    (f"{graph.name}@{p}", lambda b=built, x=x1: backend.forward(b, x), sync)
+                )
+                items.append(
+                    (
+                        f"{graph.name}@{p} train",
+                        lambda b=built, o=opt, x=x, y=y: backend.train_step(b, o, x, y),
+                        sync,
+                    )
+                )
+        times = interleaved_times(items, max(2, cycles // 4), CALIBRATION_BURST, clock)
+        med = [statistics.median(t) for t in times]
+        lat = [med[i + 2] / med[i] for i in range(0, len(med), 4)]
+        train = [med[i + 3] / med[i + 1] for i in range(0, len(med), 4)]
+        out[prec] = {
+            "latency": round(min(100.0, max(0.01, statistics.median(lat))), 4),
+            "train": round(min(100.0, max(0.01, statistics.median(train))), 4),
+        }
+    return out

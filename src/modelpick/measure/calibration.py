@@ -55,6 +55,9 @@ class Calibration(NamedTuple):
     median_error_pct: float | None = None  # on held-out architectures
     p90_error_pct: float | None = None
     held_out: int = 0
+    # per reduced precision the device supports: its time over fp32's, measured on the same
+    # models, {"bf16": {"latency": batch-1 forward, "train": training step at batch 16}}
+    precision_ratio: dict[str, dict[str, float]] = {}  # noqa: RUF012
 
 
 def fingerprint(device: DeviceProfile, detail: str = "") -> str:
@@ -133,6 +136,18 @@ def check_calibration(doc: object, fp: str, backend: str) -> Calibration:
         for k, v in table.items():
             if len(k) > 200 or not _number(v) or not 0 <= v < 1e6:
                 raise ValueError(f"{f}: expected non-negative numbers below 1e6")
+    ratios = doc.get("precision_ratio", {})
+    if not isinstance(ratios, dict) or not all(
+        k in ("bf16", "fp16")
+        and isinstance(v, dict)
+        and set(v) == {"latency", "train"}
+        and all(_number(x) and 0.01 <= x <= 100 for x in v.values())
+        for k, v in ratios.items()
+    ):
+        raise ValueError(
+            "precision_ratio: expected {precision: {latency: ratio, train: ratio}} with "
+            "ratios from 0.01 to 100"
+        )
     cal = Calibration(**{k: v for k, v in doc.items() if k != "format"})
     if cal.fingerprint != fp or cal.backend != backend:
         raise ValueError(f"it belongs to {cal.fingerprint} / {cal.backend}")
@@ -170,6 +185,16 @@ def apply_calibration(device: DeviceProfile, cal: Calibration) -> DeviceProfile:
         call_overhead_s=cal.call_overhead_s,
         train_overhead_s=cal.train_overhead_s,
         node_overhead_s=dict(cal.node_overhead_s),
+        # measured ratios replace assumed ones; a precision not measured keeps its roofline
+        precision_ratio={
+            **device.precision_ratio,
+            **{k: dict(v) for k, v in cal.precision_ratio.items()},
+        },
+        precision_ratio_source=(
+            f"measured by calibration on {cal.created}"
+            if cal.precision_ratio
+            else device.precision_ratio_source
+        ),
         calibration=(
             f"calibrated with {cal.backend} on {cal.created} ({cal.samples} timings{quality})"
         ),

@@ -36,6 +36,7 @@ def features(x: np.ndarray, layout: str, vocab_size: int = 0):
         data = (ids.reshape(-1) > 0).astype(np.float32)  # padding (0) does not count
         m = csr_matrix((data, (rows, ids.reshape(-1))), shape=(n, max(vocab_size, ids.max() + 1)))
         m.sum_duplicates()
+        m.eliminate_zeros()  # the padding's explicit zeros: log(0) under sublinear TF-IDF
         return m
     if layout in ("image", "waveform") and x.ndim >= 3:
         while np.prod(x.shape[1:]) > MAX_FEATURES and x.shape[-1] >= 2:
