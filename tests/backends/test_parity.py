@@ -40,6 +40,7 @@ from modelpick.graph import (  # noqa: E402
     cost,
     seq,
 )
+from modelpick.graph.decoder import CausalAttention, GatedMLP, LMHead, MoE, RMSNorm
 
 TORCH = get_backend("torch")
 KERAS = get_backend("tensorflow")
@@ -152,6 +153,21 @@ NODE_CASES = {
         RNN("gru", 8, layers=2, bidirectional=True, return_sequences=True),
         layout="sequence",
     ),
+    # the decoder's layers (families/decoder.py), small: GQA with rotary positions, a window,
+    # biases, the gated and mixture feed-forwards, heads tied and untied
+    "rms-norm": G((6, 16), RMSNorm(1e-5), layout="sequence"),
+    "causal-gqa-rope": G((9, 32), CausalAttention(32, 4, 2, 8), layout="sequence"),
+    "causal-window-biases": G(
+        (9, 32),
+        CausalAttention(32, 4, 4, 8, qkv_bias=True, out_bias=True, rope=False, window=3),
+        layout="sequence",
+    ),
+    "gated-mlp": G((5, 16), GatedMLP(16, 24), layout="sequence"),
+    "moe-4-experts-top-2": G((5, 16), MoE(16, 24, 4, 2), layout="sequence"),
+    "lm-head-tied": G(
+        (7,), Embedding(50, 8), LMHead(50, tied=True), kind="tokens", vocab=50, layout="tokens"
+    ),
+    "lm-head-untied": G((5, 8), LMHead(30), layout="sequence"),
 }
 
 
@@ -188,7 +204,8 @@ def _small(arch, io):
 def _cases():
     from test_catalog import CASES, _io_for  # the same per-domain tasks as the catalog tests
 
-    return [(a, d, _io_for(a, d)) for a, d in CASES]
+    # decoders: the canonical ones are billions of parameters; small ones are in NODE_CASES
+    return [(a, d, _io_for(a, d)) for a, d in CASES if a.family != "decoder"]
 
 
 CATALOG_CASES = _cases()

@@ -50,6 +50,11 @@ def test_recommend_json_on_every_example(example):
             assert key in c
         assert c["params"] > 0 and c["flops"] >= 2 * c["macs"] > 0
         assert c["reasons"] and all(isinstance(r, str) and r for r in c["reasons"])
+        if doc["task"] == "generation":  # decoder × method × weights (docs/llm.md)
+            assert {k["name"] for k in c["criteria"]} == {"size", "method", "weights"}
+            assert c["method"] in ("full", "lora", "qlora")
+            assert c["weights"] in ("bf16", "int8", "int4")
+            continue
         names = {k["name"] for k in c["criteria"]}
         assert {"family", "data_fit", "epochs", "latency", "precision"} <= names
         assert names <= {

@@ -337,7 +337,7 @@ def test_graph_executing_backends_share_one_fixed_cost():
         call_overhead_s=6e-4,
     )
     samples = []
-    for graph in reference_suite():
+    for graph in reference_suite("tensorflow"):
         gc = cost(graph, "tensorflow")
         for batch in (1, 16):
             samples.append(Sample(gc, batch, "fp32", forward_time_s(gc, batch, truth, "fp32")[0]))

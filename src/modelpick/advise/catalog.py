@@ -41,9 +41,12 @@ class EntrySpec(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, defer_build=True)
 
     name: str = Field(min_length=1, max_length=100)
-    family: Literal["cnn", "rnn", "transformer", "mlp"]
+    family: Literal["cnn", "rnn", "transformer", "mlp", "decoder"]
     domains: list[Literal["vision", "text", "audio", "timeseries", "tabular"]] = Field(min_length=1)
-    tasks: list[Literal["classification", "regression"]] = ["classification", "regression"]
+    tasks: list[Literal["classification", "regression", "generation"]] = [
+        "classification",
+        "regression",
+    ]
     description: str = ""
     source: str = ""
     reference_params: int | None = Field(None, gt=0)

@@ -59,6 +59,8 @@ class DeviceProfile(NamedTuple):
     # prediction instead of using the precision's peak.
     precision_ratio: dict[str, dict[str, float]] = {}  # noqa: RUF012
     precision_ratio_source: str = ""
+    usd_per_hour: float | None = None  # on-demand price of one device-hour (configs/devices.yaml)
+    price_source: str = ""
 
     @property
     def calibrated(self) -> bool:
@@ -224,6 +226,8 @@ def _profile_from_entry(entry: Any, label: str, index: int) -> DeviceProfile:
         launch_overhead_s=_positive(entry, "launch_overhead_us", where) * 1e-6,
         source=str(entry.get("source") or label),
         aliases=tuple(aliases),
+        usd_per_hour=_positive(entry, "usd_per_hour", where) if "usd_per_hour" in entry else None,
+        price_source=str(entry.get("price_source") or ""),
     )
 
 

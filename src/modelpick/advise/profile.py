@@ -194,6 +194,39 @@ class Budget(_Strict):
     )
     max_params: int | None = Field(None, gt=0, le=10**13)
     batch_size: int = Field(32, gt=0, le=1_000_000, description="training batch")
+    gpus: int = Field(
+        1, gt=0, le=100_000, description="GPUs of this kind the job may use (generation)"
+    )
+    usd: float | None = Field(
+        None,
+        gt=0,
+        le=1e12,
+        description="hard limit on the training cost in US dollars, at the device's on-demand "
+        "price (configs/devices.yaml)",
+    )
+
+
+class Generation(_Strict):
+    """How a decoder is to be fine-tuned and served (task: generation)."""
+
+    context: int | None = _count(
+        10_000_000, "tokens of context to serve (default: input.seq_len)", None
+    )
+    serve_batch: int = _count(1_000_000, "sequences decoded together when serving", 1)
+    methods: list[Literal["full", "lora", "qlora"]] = Field(
+        ["full", "lora", "qlora"], min_length=1, description="fine-tuning methods to consider"
+    )
+    weight_precisions: list[Literal["bf16", "int8", "int4"]] = Field(
+        ["bf16", "int8", "int4"], min_length=1, description="serving weight precisions"
+    )
+    lora_rank: int = _count(65536, "rank of the LoRA/QLoRA adapters", 16)
+    checkpointing: bool = Field(True, description="activation checkpointing while training")
+    epochs: float = Field(1.0, gt=0, le=10_000, description="passes over the data")
+    rank_by: Literal["quality", "cost"] = Field(
+        "quality",
+        description="order what fits by the expected quality (larger model, full weights) or "
+        "by the fine-tuning cost in dollars",
+    )
 
 
 class Preferences(_Strict):
@@ -208,11 +241,17 @@ class Preferences(_Strict):
 
 class _Common(_Strict):
     name: str = Field(min_length=1, max_length=200)
-    task: Literal["classification", "regression"]
+    task: Literal["classification", "regression", "generation"]
     outputs: int = _count(10_000_000, "classes (classification) or targets (regression)")
     data: Data
     budget: Budget
     preferences: Preferences = Preferences()
+
+    @model_validator(mode="after")
+    def _generation_is_text(self) -> _Common:
+        if self.task == "generation" and getattr(self, "domain", "text") != "text":
+            raise ValueError("task generation (a language model) needs domain: text")
+        return self
 
     @field_validator("outputs")
     @classmethod
@@ -230,6 +269,25 @@ class VisionProfile(_Common):
 class TextProfile(_Common):
     domain: Literal["text"]
     input: TextInput
+    generation: Generation | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _vocab_is_the_output(cls, data: object) -> object:
+        # a language model's outputs are its vocabulary: `outputs` may be left out
+        if isinstance(data, dict) and data.get("task") == "generation" and "outputs" not in data:
+            inp = data.get("input")
+            if isinstance(inp, dict) and isinstance(inp.get("vocab_size"), int):
+                return {**data, "outputs": inp["vocab_size"]}
+        return data
+
+    @model_validator(mode="after")
+    def _generation_section(self) -> TextProfile:
+        if self.task == "generation" and self.generation is None:
+            object.__setattr__(self, "generation", Generation())
+        if self.task != "generation" and self.generation is not None:
+            raise ValueError("generation: only for task: generation")
+        return self
 
 
 class AudioProfile(_Common):

@@ -25,6 +25,7 @@ from .results import (
     Doctor,
     Estimate,
     FileCheck,
+    GenerationRecommendation,
     Predictions,
     Recommendation,
     SavedRun,
@@ -184,8 +185,10 @@ def recommend(
     catalog: str | Path | None = None,
     warn=None,
     trials: str | Path | None = None,
-) -> Recommendation:
+) -> Recommendation | GenerationRecommendation:
     """Rank the catalog's candidates for `profile`; same result as `modelpick recommend`.
+    A generation profile gets a GenerationRecommendation: decoders × fine-tuning methods ×
+    serving weight precisions that fit (docs/llm.md).
     When nothing fits, `found` is False and `to_dict()["relax"]` says what to relax. When a
     `trial` for this profile is found (`trials`, or runs/<profile>-trial-*/), each candidate
     it trained carries its measured metric (`Recommendation.measured(name)`)."""
@@ -197,6 +200,11 @@ def recommend(
     cat = load_catalog(catalog)
     device, notes = _resolve_device_w(prof, _source(profile), warn)
     built, rejected, skipped = expand_candidates(cat, prof)
+    if prof.task == "generation":
+        from ..advise.generation import rank_generation
+
+        ranking = rank_generation(prof, built, rejected, skipped, device, notes)
+        return GenerationRecommendation(prof, ranking, top)
     evidence = trial_evidence(prof.name, trials)
     return Recommendation(prof, rank(prof, built, rejected, skipped, device, notes), top, evidence)
 
@@ -249,7 +257,14 @@ def estimate(
     measured = None
     if evidence and built.arch.name in evidence["rows"]:
         measured = {**evidence["rows"][built.arch.name], "source": evidence["source"]}
-    return Estimate(prof, built, preds, device, [*notes, *pnotes, *built.graph.notes], measured)
+    llm = None
+    if built.arch.family == "decoder" and prof.task == "generation":
+        from ..advise.llm import sizing
+
+        llm = sizing(built.arch.hparams, built.cost, prof, device)
+    return Estimate(
+        prof, built, preds, device, [*notes, *pnotes, *built.graph.notes], measured, llm
+    )
 
 
 def validate(*profiles: str | Path, data: bool = False) -> Validation:
@@ -937,6 +952,7 @@ def report(run: str | Path) -> SavedRun:
 
 __all__ = [
     "ArchitectureInfo",
+    "GenerationRecommendation",
     "Predictions",
     "TrainRun",
     "TrialRun",

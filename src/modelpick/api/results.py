@@ -146,6 +146,70 @@ def assumptions(profile) -> list[str]:
 
 
 @dataclass(frozen=True)
+class GenerationRecommendation:
+    """`recommend` for a generation profile: decoder × method × weight precision options that
+    fit the budget, best first, the nearest misses and what to relax (docs/llm.md)."""
+
+    profile: Any
+    ranking: Any  # advise.generation.GenerationRanking
+    top: int
+
+    @property
+    def found(self) -> bool:
+        return bool(self.ranking.ranked)
+
+    @property
+    def candidates(self) -> list:
+        return list(self.ranking.ranked[: self.top])
+
+    def save(self, path: str | Path) -> str:
+        from ..measure.runs import save_json
+
+        return save_json(path, self.to_dict())
+
+    def to_dict(self) -> dict:
+        p, r = self.profile, self.ranking
+        return {
+            "profile": p.name,
+            "domain": p.domain,
+            "task": p.task,
+            "device": device_json(r.device),
+            "notes": list(r.notes),
+            "candidates": [
+                {
+                    "rank": o.rank,
+                    "name": o.name,
+                    "family": o.built.arch.family,
+                    "method": o.method,
+                    "weights": o.weights,
+                    "score": o.score,
+                    "flops": o.built.cost.flops,
+                    "macs": o.built.cost.macs,
+                    **o.facts,
+                    "criteria": [
+                        {"name": n, "factor": round(x, 6), "why": why, "source": "preference"}
+                        for n, x, why in o.factors
+                    ],
+                    "reasons": [why for _, _, why in o.factors],
+                    "source": o.built.arch.entry.source,
+                }
+                for o in self.candidates
+            ],
+            "candidates_total": len(r.ranked),
+            "rejected": [rejection_json(x) for x in r.rejected],
+            "relax": list(r.relax),
+            "limits": {
+                "memory_gb": p.budget.memory_gb,
+                "gpus": p.budget.gpus,
+                "latency_ms": p.budget.latency_ms,
+                "train_minutes": p.budget.train_minutes,
+                "usd": p.budget.usd,
+                "max_params": p.budget.max_params,
+            },
+        }
+
+
+@dataclass(frozen=True)
 class Recommendation:
     """`recommend`: the ranked candidates (best first), the rejected and why."""
 
@@ -229,6 +293,7 @@ class Estimate:
     device: DeviceProfile
     notes: list[str]
     measured: dict | None = None  # what a stored trial measured for it (api.trial_evidence)
+    llm: dict | None = None  # decoders: memory per use, GPUs, speed, cost (advise.llm.sizing)
 
     @property
     def name(self) -> str:
@@ -247,6 +312,7 @@ class Estimate:
             "device": device_json(self.device),
             "predictions": [prediction_json(p) for p in self.predictions],
             "measured": self.measured,
+            **({"llm": self.llm} if self.llm is not None else {}),
             "layers": [
                 {
                     "path": r.path,

@@ -11,7 +11,7 @@ from typing import Annotated, Optional
 import typer
 
 from .. import api
-from ..errors import NoAnswerError
+from ..errors import InputError, NoAnswerError
 from ..safeio import check_output_target
 from .options import (
     ArchOpt,
@@ -56,15 +56,23 @@ def recommend(
     if output is not None:
         check_output_target(output)
     result = api.recommend(profile, top=top, catalog=catalog, warn=warn, trials=trials)
+    generation = isinstance(result, api.GenerationRecommendation)
+    if generation and plot is not None:
+        raise InputError("--plot: not available for a generation profile yet")
     if json_out:
         print_json(result.to_dict())
+    elif generation:
+        from .render import render_generation
+
+        render_generation(result)
     else:
         from .render import render_ranking
 
         render_ranking(result)
     if output is not None:
         typer.echo(clean(result.save(output)), err=True)
-    save_plot("recommend", result.to_dict(), plot)
+    if not generation:
+        save_plot("recommend", result.to_dict(), plot)
     if not result.found:
         raise NoAnswerError("")
 

@@ -169,8 +169,71 @@ def render_estimate(result, console=None) -> None:
             human(p.inference_memory_bytes, "B"),
         )
     console.print(table)
+    if getattr(result, "llm", None):
+        render_llm(result.llm, device, console)
     for note in (*built.graph.notes, *assumptions(profile)):
         console.print(markup("[dim]note: {}[/]", note))
+
+
+def _gib(n) -> str:
+    return "–" if n is None else f"{n / 2**30:,.1f} GiB"
+
+
+def render_llm(d: dict, device, console) -> None:
+    """The large-model block of `estimate` (docs/llm.md)."""
+    from rich.table import Table
+
+    gib = device.memory_bytes / 2**30
+    console.print(
+        f"\n[bold]Language model[/]: {d['params']:,} params ({d['active_params']:,} active per "
+        f"token); training at {d['seq_len']:,} tokens × micro-batch {d['micro_batch']}, serving "
+        f"at {d['context']:,} tokens; {device.name} has {gib:.0f} GiB"
+    )
+    table = Table(show_edge=False, pad_edge=False, title="memory per use")
+    for col in ("use", "weights", "grads", "optimizer", "activations", "total", "GPUs (ZeRO-3)"):
+        table.add_column(col, justify="right")
+    full = d["train_memory_bytes"]
+    table.add_row(
+        "full, no checkpointing",
+        *(_gib(full[k]) for k in ("weights", "gradients", "optimizer", "activations", "total")),
+        "",
+    )
+    for m, b in d["finetune_memory_bytes"].items():
+        table.add_row(
+            m,
+            *(_gib(b[k]) for k in ("weights", "gradients", "optimizer", "activations", "total")),
+            str(d["gpus_needed"][m]["zero3"] or "–"),
+        )
+    console.print(table)
+    inf = Table(show_edge=False, pad_edge=False, title="serving")
+    for col in ("weights", "memory", "max context", "max batch", "decode tok/s", "ms/token"):
+        inf.add_column(col, justify="right")
+    for p, v in d["inference_memory_bytes"].items():
+        inf.add_row(
+            p,
+            _gib(v),
+            f"{d['max_context'][p]:,}",
+            f"{d['max_batch'][p]:,}",
+            f"{d['decode_tokens_per_s'][p]:.3g}",
+            f"{d['decode_ms_per_token'][p]:.3g}",
+        )
+    console.print(inf)
+    console.print(
+        f"  KV cache {_gib(d['kv_cache_bytes'])} at {d['context']:,} tokens "
+        f"({d['kv_cache_bytes_per_token']:,} bytes per token); prefill "
+        f"{d['prefill_tokens_per_s']:.3g} tokens/s"
+    )
+    for m, f in d["finetune"].items():
+        cost = f"${f['usd']:,.2f}" if f["usd"] is not None else "no price"
+        console.print(
+            f"  fine-tune ({m}): {d['finetune_tokens']:,.0f} tokens at "
+            f"{d['train_tokens_per_s'][m]:.3g} tokens/s per GPU on {f['gpus'] or '?'} GPU(s): "
+            f"{f['hours']:.3g} h, {cost}"
+        )
+    if d.get("price_source"):
+        console.print(
+            markup("[dim]price: ${}/GPU-hour, {}[/]", d["usd_per_hour"], d["price_source"])
+        )
 
 
 def render_layers(built, console=None) -> None:
@@ -277,3 +340,77 @@ def render_build(doc: dict, console=None) -> None:
         f"params {doc['params']:,} (framework) vs {doc['params_estimated']:,} (graph): {ok}; "
         f"non-trainable {doc['buffers']:,} vs {doc['buffers_estimated']:,}"
     )
+
+
+def render_generation(result, console=None) -> None:
+    """`recommend` for a generation profile: options that fit, why, the nearest misses."""
+    from rich.table import Table
+
+    console = console or _console()
+    p, r = result.profile, result.ranking
+    b = p.budget
+    console.print(
+        markup(
+            "[bold]{}[/]: fine-tune on {} samples of {} tokens, serve at {} tokens; "
+            "{} × {} ({} GiB each)",
+            p.name,
+            f"{p.data.train_samples:,}",
+            f"{p.input.seq_len:,}",
+            f"{p.generation.context or p.input.seq_len:,}",
+            b.gpus,
+            r.device.name,
+            f"{b.memory_gb:g}",
+        )
+    )
+    if result.found:
+        table = Table(show_edge=False, pad_edge=False)
+        for col, just in (
+            ("#", "right"),
+            ("model", "left"),
+            ("method", "left"),
+            ("weights", "left"),
+            ("params", "right"),
+            ("train GiB/GPU", "right"),
+            ("serve GiB", "right"),
+            ("ms/token", "right"),
+            ("fine-tune h", "right"),
+            ("$", "right"),
+            ("score", "right"),
+        ):
+            table.add_column(col, justify=just)
+        for o in result.candidates:
+            f = o.facts
+            usd = f["finetune_usd"]
+            table.add_row(
+                str(o.rank),
+                safe(o.name),
+                o.method,
+                o.weights,
+                human(f["params"]),
+                f"{f['train_bytes_per_gpu'] / 2**30:.3g}",
+                f"{f['serve_bytes'] / 2**30:.3g}",
+                f"{f['decode_ms_per_token']:.3g}",
+                f"{f['finetune_hours']:.3g}",
+                "–" if usd is None else f"{usd:,.2f}",
+                f"{o.score:.3f}",
+            )
+        console.print(table)
+        best = result.candidates[0]
+        console.print(
+            markup("\n[bold]Why {} ({}, {} weights)[/]", best.name, best.method, best.weights)
+        )
+        for name, factor, why in best.factors:
+            console.print(f"  {safe(name):<8} ×{factor:.3f}  {safe(why)} (preference)")
+    else:
+        console.print("[bold red]No model, method and weight precision fits the budget.[/]")
+    if r.rejected:
+        title = "Nearest misses" if not result.found else "Rejected"
+        console.print(f"\n[bold]{title}[/] ({len(r.rejected)} in all; --json lists every one)")
+        for x in r.rejected[: 5 if result.found else 8]:
+            console.print(markup("  {} ({}): {}", x.name, x.precision, x.reason))
+    if r.relax:
+        console.print("\n[bold]To get more options, relax[/]")
+        for line in r.relax:
+            console.print(markup("  {}", line))
+    for note in r.notes:
+        console.print(markup("[dim]note: {}[/]", note))

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from ..graph import Graph
-from . import cnn, mlp, rnn, transformer
+from . import cnn, decoder, mlp, rnn, transformer
 from .base import HParams, IOSpec, Unsupported
 
 
@@ -24,6 +24,12 @@ FAMILIES: dict[str, Family] = {
         "transformer", transformer.TransformerParams, transformer.build_graph, "transformer encoder"
     ),
     "mlp": Family("mlp", mlp.MLPParams, mlp.build_graph, "multi-layer perceptron"),
+    "decoder": Family(
+        "decoder",
+        decoder.DecoderParams,
+        decoder.build_graph,
+        "decoder-only language model (GPT-2, Llama, Mistral, Mixtral style)",
+    ),
 }
 
 

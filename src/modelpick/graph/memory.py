@@ -153,7 +153,13 @@ class _Walk:
         n = out.nbytes // out.eb * 4
         kept = 2 * n if graph.final_activation in ("softmax", "sigmoid") else n
         self._new(kept, "loss").savers.append(len(self.steps))
-        self.steps.append(_Step((out,), _Value(4, None, True), 0, 0, False))
+        # Its backward makes the fp32 gradient of the log-probabilities and of the fp32 logits
+        # before handing the output its gradient (cast to the output's type under autocast):
+        # one fp32 tensor the size of the output beyond that, two under autocast. Negligible
+        # for a classifier's few outputs; a language model's logits (tokens × vocabulary)
+        # make it the peak (benchmarks/llm_memory.py).
+        scratch = n * (2 if self.ctx.autocast else 1)
+        self.steps.append(_Step((out,), _Value(4, None, True), 0, scratch, False))
 
 
 def train_memory(

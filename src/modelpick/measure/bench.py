@@ -386,7 +386,7 @@ def calibrate(
     timed: list[tuple] = []  # (label, graph cost, batch, forward fn, sync fn, role)
     trained: list[tuple] = []
     ratio_graphs: list = []  # the graphs whose training step is timed: the precision ratios'
-    for graph in reference_suite():
+    for graph in reference_suite(backend.name):
         if on_step:
             on_step(f"building {graph.name}")
         built = backend.build(graph, device.kind, precision)

@@ -327,8 +327,9 @@ def fit_train_overhead(pairs: list[tuple[float, float]]) -> float:
 # --- the reference suite ----------------------------------------------------------------------
 
 
-def reference_suite() -> list:
+def reference_suite(backend: str = "torch") -> list:
     """Single-node graphs over node kinds and sizes, plus chains of tiny nodes (launch cost).
+    The decoder's nodes only for backends that build them.
 
     Small enough to time in well under a minute on a laptop CPU; each is timed at batch 1 and
     at batch 16.
@@ -441,6 +442,18 @@ def reference_suite() -> list:
             layout="sequence",
         ),
     ]
+    if backend == "torch":  # the decoder's layers (PyTorch only so far, docs/llm.md)
+        from ..graph.decoder import CausalAttention, GatedMLP, LMHead, MoE, RMSNorm
+
+        tok = dict(layout="tokens")
+        suite += [
+            g("rms-norm-128x256", (128, 256), RMSNorm(), **tok),
+            g("causal-gqa-rope-L128-D256", (128, 256), CausalAttention(256, 4, 2, 64), **tok),
+            g("causal-mha-L64-D128", (64, 128), CausalAttention(128, 2, 2, 64, rope=False), **tok),
+            g("gated-mlp-64x128-f352", (64, 128), GatedMLP(128, 352), **tok),
+            g("moe-32x128-e4k2", (32, 128), MoE(128, 256, 4, 2), **tok),
+            g("lm-head-32x128-v5000", (32, 128), LMHead(5000), **tok),
+        ]
     return suite
 
 

@@ -203,6 +203,11 @@ LIMITS = {"memory_gb": (_NUM, False), "latency_ms": (_NUM, True), "max_params": 
 
 def check_recommend(doc: dict, source: str) -> dict:
     """A saved `recommend --output` document, checked field by field like a bench run."""
+    if doc.get("task") == "generation":
+        raise InputError(
+            f"{source}: a recommendation for a generation profile; `report` does not render "
+            "those yet (`recommend --json` has every figure)"
+        )
     _check(
         doc, {"profile": (_STR, False), "domain": (_STR, False), "task": (_STR, False)}, "", source
     )

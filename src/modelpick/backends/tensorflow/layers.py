@@ -114,6 +114,174 @@ class Attention(keras.layers.Layer):
         return y + ops.cast(self.out_bias, x.dtype) if self.bias else y
 
 
+class TorchLayout(keras.layers.Layer):
+    """A layer whose weights are kept in PyTorch's layouts under their canonical names (the
+    decoder's layers): weight transfer is a copy, and the maths reads `x @ W.T`."""
+
+    def _add(self, name, shape, init="glorot_uniform"):
+        if not hasattr(self, "canonical"):
+            self.canonical = {}
+        var = self.add_weight(shape=shape, initializer=init, name=name.replace(".", "_"))
+        self.canonical[name] = var
+        return var
+
+    def _linear(self, x, name, bias=False):
+        key = f"{name}.weight" if name else "weight"
+        y = ops.matmul(x, ops.transpose(ops.cast(self.canonical[key], x.dtype)))
+        if bias:
+            y = y + ops.cast(self.canonical[f"{name}.bias"], x.dtype)
+        return y
+
+
+class RMSNorm(TorchLayout):
+    def __init__(self, dim, eps, **kw):
+        super().__init__(**kw)
+        self.dim, self.eps = dim, eps
+
+    def build(self, input_shape):
+        self._add("weight", (self.dim,), "ones")
+
+    def call(self, x):
+        h = ops.cast(x, "float32")
+        h = h * ops.rsqrt(ops.mean(ops.square(h), axis=-1, keepdims=True) + self.eps)
+        return ops.cast(h * self.canonical["weight"], x.dtype)
+
+
+def rotary(x, theta):
+    """Rotary positions on (N, heads, L, head_dim), half-split as the torch backend."""
+    hd, length = x.shape[-1], ops.shape(x)[-2]
+    inv = 1.0 / (theta ** (ops.arange(0, hd, 2, dtype="float32") / hd))
+    freqs = ops.outer(ops.arange(length, dtype="float32"), inv)
+    emb = ops.concatenate([freqs, freqs], axis=-1)
+    cos, sin = ops.cast(ops.cos(emb), x.dtype), ops.cast(ops.sin(emb), x.dtype)
+    x1, x2 = x[..., : hd // 2], x[..., hd // 2 :]
+    return x * cos + ops.concatenate([-x2, x1], axis=-1) * sin
+
+
+class CausalSelfAttention(TorchLayout):
+    """Grouped-query causal attention, rotary positions, an optional window (as the torch
+    backend's, written out: scores, mask, softmax in fp32, weighted sum)."""
+
+    def __init__(self, node, **kw):
+        super().__init__(**kw)
+        self.node = node
+
+    def build(self, input_shape):
+        n = self.node
+        for name, rows, cols, bias in (
+            ("q", n.q_dim, n.dim, n.qkv_bias),
+            ("k", n.kv_dim, n.dim, n.qkv_bias),
+            ("v", n.kv_dim, n.dim, n.qkv_bias),
+            ("o", n.dim, n.q_dim, n.out_bias),
+        ):
+            self._add(f"{name}.weight", (rows, cols))
+            if bias:
+                self._add(f"{name}.bias", (rows,), "zeros")
+
+    def call(self, x):
+        node = self.node
+        n, length, hd = ops.shape(x)[0], ops.shape(x)[1], node.head_dim
+
+        def heads(y, count):
+            return ops.transpose(ops.reshape(y, (n, length, count, hd)), (0, 2, 1, 3))
+
+        q = heads(self._linear(x, "q", node.qkv_bias), node.heads)
+        k = heads(self._linear(x, "k", node.qkv_bias), node.kv_heads)
+        v = heads(self._linear(x, "v", node.qkv_bias), node.kv_heads)
+        if node.rope:
+            q, k = rotary(q, node.rope_theta), rotary(k, node.rope_theta)
+        group = node.heads // node.kv_heads
+        if group > 1:
+            k, v = ops.repeat(k, group, axis=1), ops.repeat(v, group, axis=1)
+        scores = ops.matmul(
+            ops.cast(q, "float32"), ops.transpose(ops.cast(k, "float32"), (0, 1, 3, 2))
+        )
+        scores = scores / (hd**0.5)
+        i = ops.arange(length)
+        allowed = i[None, :] <= i[:, None]
+        if node.window:
+            allowed = ops.logical_and(allowed, (i[:, None] - i[None, :]) < node.window)
+        scores = ops.where(allowed[None, None], scores, -1e30)
+        y = ops.matmul(ops.softmax(scores, axis=-1), ops.cast(v, "float32"))
+        y = ops.reshape(ops.transpose(ops.cast(y, x.dtype), (0, 2, 1, 3)), (n, length, node.q_dim))
+        return self._linear(y, "o", node.out_bias)
+
+
+class GatedMLP(TorchLayout):
+    def __init__(self, dim, ffn, bias=False, prefix="", **kw):
+        super().__init__(**kw)
+        self.dim, self.ffn, self.bias, self.prefix = dim, ffn, bias, prefix
+
+    def build(self, input_shape):
+        self.make(self, self.prefix)
+
+    def make(self, owner, prefix):
+        for name, rows, cols in (
+            ("gate", self.ffn, self.dim),
+            ("up", self.ffn, self.dim),
+            ("down", self.dim, self.ffn),
+        ):
+            owner._add(f"{prefix}{name}.weight", (rows, cols))
+            if self.bias:
+                owner._add(f"{prefix}{name}.bias", (rows,), "zeros")
+
+    def call(self, x):
+        return _swiglu(self, x, "", self.bias)
+
+
+def _swiglu(owner, x, prefix, bias=False):
+    gate = owner._linear(x, f"{prefix}gate", bias)
+    up = owner._linear(x, f"{prefix}up", bias)
+    return owner._linear(ops.silu(gate) * up, f"{prefix}down", bias)
+
+
+class MoE(TorchLayout):
+    """Top-k routed SwiGLU experts (Mixtral's routing). Keras computes every expert for every
+    token and weights the unchosen by zero: the same result, not the same cost."""
+
+    def __init__(self, node, **kw):
+        super().__init__(**kw)
+        self.node = node
+
+    def build(self, input_shape):
+        n = self.node
+        self._add("router.weight", (n.experts, n.dim))
+        for e in range(n.experts):
+            GatedMLP(n.dim, n.ffn).make(self, f"experts.{e}.")
+
+    def call(self, x):
+        n = self.node
+        probs = ops.softmax(ops.cast(self._linear(x, "router"), "float32"), axis=-1)
+        top, chosen = ops.top_k(probs, n.top_k)
+        top = top / ops.sum(top, axis=-1, keepdims=True)
+        weights = ops.sum(ops.one_hot(chosen, n.experts) * top[..., None], axis=-2)
+        out = 0
+        for e in range(n.experts):
+            y = _swiglu(self, x, f"experts.{e}.")
+            out = out + y * ops.cast(weights[..., e : e + 1], x.dtype)
+        return out
+
+
+_EMBEDDINGS: list = []  # the model being built's token embedding, for a tied head
+
+
+class LMHead(TorchLayout):
+    def __init__(self, dim, vocab, tied, **kw):
+        super().__init__(**kw)
+        self.dim, self.vocab, self.tied = dim, vocab, tied
+        self.embedding = _EMBEDDINGS[-1] if tied else None
+
+    def build(self, input_shape):
+        if not self.tied:
+            self._add("weight", (self.vocab, self.dim))
+
+    def call(self, x):
+        if self.tied:
+            table = self.embedding.embeddings
+            return ops.matmul(x, ops.transpose(ops.cast(table, x.dtype)))
+        return self._linear(x, "")
+
+
 ACTIVATIONS = {
     "identity": "linear",
     "relu": "relu",
@@ -199,7 +367,16 @@ def swap_axes(node, shape, x, cl, name):
 
 def embedding(node, shape, x, cl, name):
     layer = layers.Embedding(node.vocab_size, node.dim, name=name)
+    _EMBEDDINGS.append(layer)
     return layer(x), False, [layer]
+
+
+def _torch_layout(make):
+    def builder(node, shape, x, cl, name):
+        layer = make(node, shape, name)
+        return layer(x), False, [layer] if not getattr(layer, "tied", False) else []
+
+    return builder
 
 
 def position_embedding(node, shape, x, cl, name):
@@ -261,4 +438,16 @@ LAYERS = {
     "patch_embed": patch_embed,
     "attention": attention,
     "rnn": rnn,
+    "rms_norm": _torch_layout(lambda node, shape, name: RMSNorm(shape[-1], node.eps, name=name)),
+    "causal_attention": _torch_layout(
+        lambda node, shape, name: CausalSelfAttention(node, name=name)
+    ),
+    "gated_mlp": _torch_layout(
+        lambda node, shape, name: GatedMLP(node.dim, node.ffn, node.bias, name=name)
+    ),
+    "moe": _torch_layout(lambda node, shape, name: MoE(node, name=name)),
+    "lm_head": _torch_layout(
+        lambda node, shape, name: LMHead(shape[-1], node.vocab, node.tied, name=name)
+    ),
 }
+DECODER_KINDS = ("rms_norm", "causal_attention", "gated_mlp", "moe", "lm_head")

@@ -10,6 +10,7 @@ import keras
 from keras import layers
 
 from ...graph import Graph, Node, Residual, Sequential, Shape
+from . import layers as _layers
 from .layers import LAYERS
 
 
@@ -59,7 +60,11 @@ def build_model(graph: Graph) -> KerasGraphModel:
     if graph.layout in ("image", "waveform") and rank >= 2:
         x, cl = layers.Permute((*range(2, rank + 1), 1), name="to_channels_last")(x), True
     leaves: dict[str, list] = {}
-    y, cl = _apply(graph.body, graph.input_shape, x, cl, "", leaves)
+    _layers._EMBEDDINGS.clear()  # a tied language-model head reads this model's embedding
+    try:
+        y, cl = _apply(graph.body, graph.input_shape, x, cl, "", leaves)
+    finally:
+        _layers._EMBEDDINGS.clear()
     if cl and len(graph.output_shape) >= 2:
         out_rank = len(graph.output_shape)
         y = layers.Permute((out_rank, *range(1, out_rank)), name="to_channels_first")(y)

@@ -62,6 +62,8 @@ def to_canonical(kind: str, node, layer_list: list) -> dict:
                 out.update(_rnn_to_torch(node.cell, arrays[3:], f"_l{i}_reverse"))
         return out
     (layer,) = layer_list
+    if hasattr(layer, "canonical"):  # the decoder's layers keep PyTorch's layouts and names
+        return {k: np.asarray(v.numpy()) for k, v in layer.canonical.items()}
     a = layer.get_weights()
     if kind == "dense":
         return {"weight": a[0].T, **({"bias": a[1]} if len(a) > 1 else {})}
@@ -88,6 +90,10 @@ def from_canonical(kind: str, node, layer_list: list, w: dict) -> None:
             layer.set_weights(arrays)
         return
     (layer,) = layer_list
+    if hasattr(layer, "canonical"):
+        for k, var in layer.canonical.items():
+            var.assign(np.asarray(w[k], dtype=var.dtype))
+        return
     if kind == "dense":
         arrays = [w["weight"].T] + ([w["bias"]] if "bias" in w else [])
     elif kind in ("conv", "patch_embed"):

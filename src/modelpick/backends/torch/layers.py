@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ... import graph as g
+from ...graph import decoder as gd
 
 ACTIVATIONS = {
     "identity": nn.Identity,
@@ -108,6 +109,117 @@ class Attention(nn.Module):
         return self.out(y.transpose(1, 2).reshape(n, length, d))
 
 
+class RMSNorm(nn.Module):
+    """x / rms(x) · weight, computed in fp32 (Llama's LlamaRMSNorm)."""
+
+    def __init__(self, dim: int, eps: float):
+        super().__init__()
+        self.eps = eps
+        self.weight = nn.Parameter(torch.ones(dim))
+
+    def forward(self, x):
+        h = x.float()
+        h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + self.eps)
+        return (h * self.weight).to(x.dtype)
+
+
+def rotary(x, theta: float):
+    """Rotary position embedding on (N, heads, L, head_dim), the half-split layout of GPT-NeoX
+    and Llama in Hugging Face transformers (Su et al. 2021)."""
+    hd, length = x.shape[-1], x.shape[-2]
+    inv = 1.0 / (theta ** (torch.arange(0, hd, 2, device=x.device, dtype=torch.float32) / hd))
+    freqs = torch.outer(torch.arange(length, device=x.device, dtype=torch.float32), inv)
+    emb = torch.cat([freqs, freqs], dim=-1)
+    cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+    x1, x2 = x[..., : hd // 2], x[..., hd // 2 :]
+    return x * cos + torch.cat([-x2, x1], dim=-1) * sin
+
+
+class CausalSelfAttention(nn.Module):
+    """Grouped-query causal attention with separate Q, K, V, O projections (Llama's layout),
+    rotary positions and an optional sliding window, through scaled_dot_product_attention."""
+
+    def __init__(self, node: gd.CausalAttention):
+        super().__init__()
+        self.node = node
+        d, q, kv = node.dim, node.q_dim, node.kv_dim
+        self.q = nn.Linear(d, q, bias=node.qkv_bias)
+        self.k = nn.Linear(d, kv, bias=node.qkv_bias)
+        self.v = nn.Linear(d, kv, bias=node.qkv_bias)
+        self.o = nn.Linear(q, d, bias=node.out_bias)
+
+    def forward(self, x):
+        node = self.node
+        n, length, _ = x.shape
+        hd = node.head_dim
+        q = self.q(x).view(n, length, node.heads, hd).transpose(1, 2)
+        k = self.k(x).view(n, length, node.kv_heads, hd).transpose(1, 2)
+        v = self.v(x).view(n, length, node.kv_heads, hd).transpose(1, 2)
+        if node.rope:
+            q, k = rotary(q, node.rope_theta), rotary(k, node.rope_theta)
+        gqa = node.kv_heads != node.heads
+        if node.window and node.window < length:
+            i = torch.arange(length, device=x.device)
+            mask = (i[None, :] <= i[:, None]) & (i[:, None] - i[None, :] < node.window)
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=gqa)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, enable_gqa=gqa)
+        return self.o(y.transpose(1, 2).reshape(n, length, node.q_dim))
+
+
+class GatedMLP(nn.Module):
+    """down(silu(gate(x)) · up(x)) (Llama's LlamaMLP)."""
+
+    def __init__(self, dim: int, ffn: int, bias: bool = False):
+        super().__init__()
+        self.gate = nn.Linear(dim, ffn, bias=bias)
+        self.up = nn.Linear(dim, ffn, bias=bias)
+        self.down = nn.Linear(ffn, dim, bias=bias)
+
+    def forward(self, x):
+        return self.down(F.silu(self.gate(x)) * self.up(x))
+
+
+class MoE(nn.Module):
+    """Top-k routed SwiGLU experts; the chosen experts' softmax weights renormalised to sum to
+    one (Mixtral's MixtralSparseMoeBlock)."""
+
+    def __init__(self, node: gd.MoE):
+        super().__init__()
+        self.top_k = node.top_k
+        self.router = nn.Linear(node.dim, node.experts, bias=False)
+        self.experts = nn.ModuleList(GatedMLP(node.dim, node.ffn) for _ in range(node.experts))
+
+    def forward(self, x):
+        shape = x.shape
+        flat = x.reshape(-1, shape[-1])
+        probs = F.softmax(self.router(flat).float(), dim=-1)
+        weight, chosen = probs.topk(self.top_k, dim=-1)
+        weight = (weight / weight.sum(-1, keepdim=True)).to(x.dtype)
+        out = torch.zeros_like(flat)
+        for e, expert in enumerate(self.experts):
+            rows, slot = (chosen == e).nonzero(as_tuple=True)
+            if len(rows):
+                out.index_add_(0, rows, expert(flat[rows]) * weight[rows, slot, None])
+        return out.reshape(shape)
+
+
+class LMHead(nn.Module):
+    """Logits over the vocabulary; a tied head reads the token embedding's matrix (set by
+    model.GraphModule once the embedding is built)."""
+
+    def __init__(self, dim: int, vocab: int, tied: bool):
+        super().__init__()
+        self.tied = tied
+        self.proj = None if tied else nn.Linear(dim, vocab, bias=False)
+        self._embedding: list[nn.Embedding] = []  # a list: not registered a second time
+
+    def forward(self, x):
+        if self.tied:
+            return F.linear(x, self._embedding[0].weight)
+        return self.proj(x)
+
+
 class Recurrent(nn.Module):
     """nn.RNN/LSTM/GRU, batch-first, returning the sequence or the last step.
 
@@ -188,4 +300,9 @@ LAYERS = {
     "patch_embed": lambda node, shape: PatchEmbed(node.ndim, shape[0], node.dim, node.patch),
     "attention": lambda node, shape: Attention(node.dim, node.heads, node.bias),
     "rnn": lambda node, shape: Recurrent(node, shape[-1]),
+    "rms_norm": lambda node, shape: RMSNorm(shape[-1], node.eps),
+    "causal_attention": lambda node, shape: CausalSelfAttention(node),
+    "gated_mlp": lambda node, shape: GatedMLP(node.dim, node.ffn, node.bias),
+    "moe": lambda node, shape: MoE(node),
+    "lm_head": lambda node, shape: LMHead(shape[-1], node.vocab, node.tied),
 }

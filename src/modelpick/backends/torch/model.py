@@ -41,6 +41,11 @@ class GraphModule(nn.Module):
         self.graph_name = graph.name
         self.leaves: dict[str, nn.Module] = {}
         self.body = _build(graph.body, graph.input_shape, "", self.leaves)
+        # a tied language-model head reads the token embedding's matrix
+        heads = [m for m in self.leaves.values() if getattr(m, "tied", False)]
+        embeddings = [m for m in self.leaves.values() if isinstance(m, nn.Embedding)]
+        for head in heads:
+            head._embedding.append(embeddings[0])
 
     def forward(self, x):
         return self.body(x)
