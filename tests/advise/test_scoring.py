@@ -259,3 +259,11 @@ def test_relaxations_when_every_candidate_misses_several():
 def test_relax_ratio_rounds_up():
     r = Ranking((), (_rej("a", [("latency_ms", 1.4213)]),), 0, DEVICES["t4"], ("fp32",))
     assert r.relaxations() == ["latency_ms: raise it 1.43× (then a at fp32 fits)"]
+
+
+def test_a_dollar_budget_is_checked_against_the_time_budget():
+    p = _profile(data={"train_samples": 2_000}, budget={"train_minutes": 600, "usd": 10})
+    r = _rank_with(p, _synthetic())
+    (note,) = [n for n in r.notes if "budget.usd" in n]
+    price = DEVICES["a100-80gb"].usd_per_hour
+    assert f"${10 * price:,.2f}" in note and ("ABOVE" in note) == (10 * price > 10)

@@ -326,6 +326,15 @@ def rank(
     `prior`: the fitted prior (default configs/prior.json)."""
     prior = prior or _prior.load_prior()
     notes = [*notes, *_prior.coverage_notes(prior, profile)]
+    if profile.budget.usd and device.usd_per_hour:
+        # every candidate trains for the same train_minutes: the cost does not rank them
+        usd = profile.budget.train_minutes / 60 * device.usd_per_hour * profile.budget.gpus
+        verdict = "within" if usd <= profile.budget.usd else "ABOVE"
+        notes.append(
+            f"train_minutes {profile.budget.train_minutes:g} on {profile.budget.gpus} × "
+            f"{device.name} at ${device.usd_per_hour:g}/h costs ${usd:,.2f}, {verdict} "
+            f"budget.usd {profile.budget.usd:g}"
+        )
     precisions, pnotes = choose_precisions(profile.preferences.precisions, device)
     notes = [*notes, *pnotes]
     if profile.budget.memory_gb * 2**30 > device.memory_bytes:
