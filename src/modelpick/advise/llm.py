@@ -219,6 +219,8 @@ def weight_bytes(s: Shape, precision: str) -> int:
     lin = s.block_linear_params
     if precision == "bf16":
         return 2 * s.params
+    if precision == "fp32":  # serving unconverted, as CPUs often do
+        return 4 * s.params
     if precision == "int8":
         rows = s.depth * sum(o for _, o in s.linear_layers)
         return lin + 2 * rows + 2 * rest
@@ -304,13 +306,13 @@ def gpus_needed(
 def decode_bytes(s: Shape, precision: str, context: int, batch: int = 1) -> int:
     """Bytes one decoding step reads: every weight but the token embedding (a lookup reads one
     row of it; a tied head reads it whole, as the head), and each sequence's KV cache."""
-    lookup = 0 if s.tied else 2 * s.vocab * s.dim
+    lookup = 0 if s.tied else (4 if precision == "fp32" else 2) * s.vocab * s.dim
     weights = weight_bytes(s, precision) - lookup
     if s.experts:
         # a step reads only the experts its tokens chose: with B tokens each picking k of E,
         # E·(1 − (1 − k/E)^B) distinct experts per layer on average
         touched = 1 - (1 - s.experts_per_token / s.experts) ** batch
-        per_expert = s.depth * 3 * s.dim * s.ffn * WEIGHT_BYTES[precision]
+        per_expert = s.depth * 3 * s.dim * s.ffn * {**WEIGHT_BYTES, "fp32": 4.0}[precision]
         weights -= s.experts * per_expert * (1 - touched)
     return int(weights) + kv_cache_bytes(s, context, batch)
 
