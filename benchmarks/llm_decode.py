@@ -49,14 +49,20 @@ def main() -> None:
     from modelpick.advise.catalog import build_named, load_catalog
     from modelpick.advise.hardware import resolve_device
     from modelpick.advise.profile import parse_profile
+    from modelpick.api import with_calibration
 
-    device, _ = resolve_device("cpu", None)
+    raw, _ = resolve_device("cpu", None)
+    device, _ = with_calibration(raw, "torch", [], lambda m: None)
     cat = load_catalog()
     torch.manual_seed(0)
-    print(f"device: {device.name}, {device.bandwidth_bytes_per_s / 1e9:.0f} GB/s assumed")
     print(
-        "| model | prefill tok/s: measured / predicted | decode tok/s: measured / predicted | "
-        "implied bandwidth efficiency |"
+        f"device: {device.name}, {raw.bandwidth_bytes_per_s / 1e9:.0f} GB/s assumed, "
+        f"weight streaming {device.weight_stream_bytes_per_s / 1e9:.1f} GB/s measured "
+        "(0: not calibrated; run `modelpick bench --device cpu`)"
+    )
+    print(
+        "| model | prefill tok/s: measured / predicted | decode tok/s: measured / predicted "
+        "uncalibrated / calibrated | decode's share of the streaming rate |"
     )
     print("|---|---:|---:|---:|")
     for name, (config_cls, model_cls, kw) in SHAPES.items():
@@ -89,13 +95,18 @@ def main() -> None:
                 cache, nxt = out.past_key_values, out.logits[:, -1:].argmax(-1)
         step = statistics.median(steps)
         ctx = args.prompt + args.new // 2
-        pred_decode = llm.decode_tokens_per_s(s, device, "fp32", ctx)
+        raw_decode = llm.decode_tokens_per_s(s, raw, "fp32", ctx)
+        cal_decode = llm.decode_tokens_per_s(s, device, "fp32", ctx)
         pred_prefill = llm.prefill_tokens_per_s(s, device, args.prompt)
         moved = llm.decode_bytes(s, "fp32", ctx)
-        eff = moved / step / device.bandwidth_bytes_per_s
+        share = (
+            f"{moved / step / device.weight_stream_bytes_per_s:.2f}"
+            if device.weight_stream_bytes_per_s
+            else "–"
+        )
         print(
             f"| {name} | {args.prompt / prefill_s:,.0f} / {pred_prefill:,.0f} | "
-            f"{1 / step:.1f} / {pred_decode:.1f} | {eff:.2f} |",
+            f"{1 / step:.1f} / {raw_decode:.1f} / {cal_decode:.1f} | {share} |",
             flush=True,
         )
 

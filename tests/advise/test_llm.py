@@ -229,3 +229,17 @@ def test_generation_options_can_be_ranked_by_cost():
     doc = mp.recommend(prof, top=100).to_dict()
     costs = [c["finetune_usd"] for c in doc["candidates"]]
     assert costs == sorted(costs) and costs[0] < costs[-1]
+
+
+def test_decode_reads_at_the_measured_weight_streaming_rate_once_calibrated():
+    from modelpick.advise.hardware import load_devices
+
+    s = _shape("llama-3-8b")
+    h100 = load_devices()["h100-sxm"]
+    measured = h100._replace(weight_stream_bytes_per_s=2.5e12)
+    rate, source = llm.decode_bandwidth(measured)
+    assert rate == 2.5e12 * llm.DECODE_STREAM_EFFICIENCY and "calibration" in source
+    assert llm.decode_tokens_per_s(s, measured, "bf16", 1) == pytest.approx(
+        rate / llm.decode_bytes(s, "bf16", 1)
+    )
+    assert "uncalibrated" in llm.decode_bandwidth(h100)[1]

@@ -481,3 +481,22 @@ def test_a_bad_precision_ratio_in_a_calibration_file_is_refused(bad):
     doc = {"format": cal_mod.FORMAT_VERSION, **_cal()._asdict(), "precision_ratio": bad}
     with pytest.raises(ValueError, match="precision_ratio"):
         cal_mod.check_calibration(doc, "cpu-fake", "torch")
+
+
+def test_weight_streaming_is_bytes_over_the_batch_one_time():
+    from modelpick.advise.hardware import resolve_device
+    from modelpick.measure.bench import STREAM_WIDTH, weight_stream
+
+    class Stream(_PrecisionBackend):
+        def forward(self, built, x):
+            self.now += 0.01  # 10 ms per product
+
+    be = Stream()
+    cpu, _ = resolve_device("cpu", None)
+    got = weight_stream(be, cpu, clock=be.clock)
+    assert got == pytest.approx(4 * STREAM_WIDTH**2 / 0.01)
+    doc = {"format": cal_mod.FORMAT_VERSION, **_cal()._asdict(), "weight_stream_bytes_per_s": got}
+    back = cal_mod.check_calibration(doc, "cpu-fake", "torch")
+    assert cal_mod.apply_calibration(cpu, back).weight_stream_bytes_per_s == got
+    with pytest.raises(ValueError, match="weight_stream"):
+        cal_mod.check_calibration({**doc, "weight_stream_bytes_per_s": -1}, "cpu-fake", "torch")

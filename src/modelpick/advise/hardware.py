@@ -59,6 +59,7 @@ class DeviceProfile(NamedTuple):
     # prediction instead of using the precision's peak.
     precision_ratio: dict[str, dict[str, float]] = {}  # noqa: RUF012
     precision_ratio_source: str = ""
+    weight_stream_bytes_per_s: float = 0.0  # measured by calibration (0: not measured)
     usd_per_hour: float | None = None  # on-demand price of one device-hour (configs/devices.yaml)
     price_source: str = ""
 

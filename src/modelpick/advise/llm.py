@@ -60,8 +60,28 @@ USABLE_MEMORY = 0.9
 # report 40-55 % model FLOPs utilisation (Chowdhery et al. 2022, PaLM: 46 %; Korthikanti et al.
 # 2022: 54-56 % on A100s with recomputation); 0.4 leaves room for a single-node, untuned run.
 MODEL_FLOPS_UTILISATION = 0.4
-# Sustained fraction of peak memory bandwidth while decoding at small batch.
+# Sustained fraction of peak memory bandwidth while decoding at small batch, before `bench`
+# measures how fast the device streams weights.
 DECODE_BANDWIDTH_EFFICIENCY = 0.6
+# Decoding's share of that measured weight-streaming rate (a batch-1 product with a 256 MiB
+# matrix, calibration): measured 0.75-0.85 here (benchmarks/llm_decode.py; the per-layer
+# kernels, the KV cache reads and the Python step add to the pure stream).
+DECODE_STREAM_EFFICIENCY = 0.8
+
+
+def decode_bandwidth(device: DeviceProfile) -> tuple[float, str]:
+    """Bytes/s a decoding step reads at, and where the figure comes from."""
+    if device.weight_stream_bytes_per_s:
+        return (
+            device.weight_stream_bytes_per_s * DECODE_STREAM_EFFICIENCY,
+            f"{DECODE_STREAM_EFFICIENCY:g} × the weight streaming rate calibration measured",
+        )
+    return (
+        device.bandwidth_bytes_per_s * DECODE_BANDWIDTH_EFFICIENCY,
+        f"{DECODE_BANDWIDTH_EFFICIENCY:g} × the peak bandwidth (uncalibrated)",
+    )
+
+
 METHODS = ("full", "lora", "qlora")
 ZERO_STAGES = (0, 1, 2, 3)
 
@@ -331,7 +351,7 @@ def decode_tokens_per_s(
     and every sequence's KV cache; bound by compute where a large batch makes it so. Over
     `gpus` (tensor parallel) the bandwidth and FLOP/s add up (communication not counted)."""
     moved = decode_bytes(s, precision, context, batch)
-    t_mem = moved / (gpus * device.bandwidth_bytes_per_s * DECODE_BANDWIDTH_EFFICIENCY)
+    t_mem = moved / (gpus * decode_bandwidth(device)[0])
     peak = device.peak_flops.get("bf16") or device.peak_flops["fp32"]
     t_compute = 2 * s.active_params * batch / (gpus * peak * MODEL_FLOPS_UTILISATION)
     return batch / max(t_mem, t_compute)
@@ -419,7 +439,8 @@ def sizing(hp, graph_cost, profile, device: DeviceProfile) -> dict:
         "assumptions": {
             "usable_memory_fraction": USABLE_MEMORY,
             "model_flops_utilisation": MODEL_FLOPS_UTILISATION,
-            "decode_bandwidth_efficiency": DECODE_BANDWIDTH_EFFICIENCY,
+            "decode_bytes_per_s": decode_bandwidth(device)[0],
+            "decode_bytes_per_s_source": decode_bandwidth(device)[1],
             "lora_rank": rank,
             "activation_checkpointing": ckpt,
         },

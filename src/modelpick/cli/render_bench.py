@@ -151,6 +151,9 @@ def render_calibration(doc: dict, console=None) -> None:
     else:  # a run saved by 0.1.0: one factor on the roofline time
         scales = ", ".join(f"{safe(k)} ×{v:.2f}" for k, v in sorted(cal["time_scale"].items()))
         console.print(f"  measured / roofline time per node kind: {scales}")
+    stream = cal.get("weight_stream_bytes_per_s")
+    if isinstance(stream, (int, float)) and stream > 0:
+        console.print(f"  weight streaming (batch-1, 256 MiB matrix): {stream / 1e9:.1f} GB/s")
     ratios = cal.get("precision_ratio") or {}
     for prec, r in sorted(ratios.items()) if isinstance(ratios, dict) else ():
         console.print(

@@ -461,8 +461,37 @@ def calibrate(
         precision_ratio=precision_ratios(
             backend, device, precision, ratio_graphs, cycles, clock, on_step
         ),
+        weight_stream_bytes_per_s=weight_stream(backend, device, settings, clock, on_step),
     )
     return cal, rows
+
+
+STREAM_WIDTH = 8192  # an 8192 × 8192 fp32 matrix: 256 MiB, beyond any CPU or GPU cache
+
+
+def weight_stream(
+    backend, device, settings=DEFAULT_SETTINGS, clock=time.perf_counter, on_step=None
+):
+    """Bytes per second of a batch-1 product with a 256 MiB weight matrix: how fast the device
+    streams weights from memory, which bounds decoding (docs/llm.md). 0.0 if it cannot be
+    built here (not enough memory)."""
+    from ..graph import Dense, Graph, seq
+
+    if on_step:
+        on_step("timing weight streaming")
+    graph = Graph("weight-stream", (STREAM_WIDTH,), seq(Dense(STREAM_WIDTH, bias=False)))
+    try:
+        built = backend.build(graph, device.kind, "fp32")
+    except (MemoryError, DeviceOutOfMemory):
+        return 0.0
+    x = backend.make_inputs(built, 1)
+    st = measure(
+        lambda: backend.forward(built, x),
+        lambda: backend.synchronize(built),
+        settings._replace(warmup=2, min_runs=max(5, settings.train_steps)),
+        clock,
+    )
+    return 4 * STREAM_WIDTH * STREAM_WIDTH / st.p50_s
 
 
 def precision_ratios(

@@ -58,6 +58,9 @@ class Calibration(NamedTuple):
     # per reduced precision the device supports: its time over fp32's, measured on the same
     # models, {"bf16": {"latency": batch-1 forward, "train": training step at batch 16}}
     precision_ratio: dict[str, dict[str, float]] = {}  # noqa: RUF012
+    # bytes/s of a batch-1 product with a weight matrix far larger than the caches: how fast
+    # this device streams weights, what decoding a language model is bound by (docs/llm.md)
+    weight_stream_bytes_per_s: float = 0.0
 
 
 def fingerprint(device: DeviceProfile, detail: str = "") -> str:
@@ -148,6 +151,9 @@ def check_calibration(doc: object, fp: str, backend: str) -> Calibration:
             "precision_ratio: expected {precision: {latency: ratio, train: ratio}} with "
             "ratios from 0.01 to 100"
         )
+    stream = doc.get("weight_stream_bytes_per_s", 0.0)
+    if not _number(stream) or not 0 <= stream < 1e15:
+        raise ValueError("weight_stream_bytes_per_s: expected bytes per second")
     cal = Calibration(**{k: v for k, v in doc.items() if k != "format"})
     if cal.fingerprint != fp or cal.backend != backend:
         raise ValueError(f"it belongs to {cal.fingerprint} / {cal.backend}")
@@ -190,6 +196,7 @@ def apply_calibration(device: DeviceProfile, cal: Calibration) -> DeviceProfile:
             **device.precision_ratio,
             **{k: dict(v) for k, v in cal.precision_ratio.items()},
         },
+        weight_stream_bytes_per_s=cal.weight_stream_bytes_per_s or device.weight_stream_bytes_per_s,
         precision_ratio_source=(
             f"measured by calibration on {cal.created}"
             if cal.precision_ratio
