@@ -243,3 +243,17 @@ def test_decode_reads_at_the_measured_weight_streaming_rate_once_calibrated():
         rate / llm.decode_bytes(s, "bf16", 1)
     )
     assert "uncalibrated" in llm.decode_bandwidth(h100)[1]
+
+
+def test_max_context_and_batch_are_the_largest_that_fit():
+    s = _shape("llama-3-8b")
+    mem = 24 * GiB
+    budget = mem * llm.USABLE_MEMORY
+    for p in ("bf16", "int8", "int4"):
+        b = llm.max_batch(s, p, mem, 4096)
+        assert llm.inference_memory(s, p, 4096, b) <= budget
+        assert llm.inference_memory(s, p, 4096, b + 1) > budget
+    c = llm.max_context(_shape("mixtral-8x7b"), "int4", 32 * GiB)
+    assert 0 < c < 32768  # a 47B model in int4 on 32 GiB: the cache runs out first
+    assert llm.inference_memory(_shape("mixtral-8x7b"), "int4", c + 1) > 32 * GiB * 0.9
+    assert llm.max_context(s, "bf16", 8 * GiB) == 0  # 16 GiB of weights do not fit 8

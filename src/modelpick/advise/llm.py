@@ -256,36 +256,27 @@ def inference_memory(s: Shape, precision: str, context: int, batch: int = 1) -> 
     return weight_bytes(s, precision) + kv_cache_bytes(s, context, batch) + transient + logits
 
 
+def _largest(fits, limit: int) -> int:
+    """The largest n in 1..limit with fits(n) (fits is monotone); 0 if not even 1."""
+    if not fits(1):
+        return 0
+    lo, hi = 1, limit
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if fits(mid) else (lo, mid - 1)
+    return lo
+
+
 def max_context(s: Shape, precision: str, memory_bytes: int, batch: int = 1) -> int:
     """The longest context (up to the model's) whose inference memory fits."""
     budget = memory_bytes * USABLE_MEMORY
-    if inference_memory(s, precision, 1, batch) > budget:
-        return 0
-    lo, hi = 1, s.context
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if inference_memory(s, precision, mid, batch) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    return _largest(lambda n: inference_memory(s, precision, n, batch) <= budget, s.context)
 
 
 def max_batch(s: Shape, precision: str, memory_bytes: int, context: int) -> int:
+    """The largest serving batch at `context` whose inference memory fits (up to 2^20)."""
     budget = memory_bytes * USABLE_MEMORY
-    if inference_memory(s, precision, context, 1) > budget:
-        return 0
-    lo, hi = 1, 1
-    while inference_memory(s, precision, context, hi * 2) <= budget and hi < 2**20:
-        hi *= 2
-    hi *= 2
-    while lo < hi:
-        mid = (lo + hi + 1) // 2
-        if inference_memory(s, precision, context, mid) <= budget:
-            lo = mid
-        else:
-            hi = mid - 1
-    return lo
+    return _largest(lambda n: inference_memory(s, precision, context, n) <= budget, 2**20)
 
 
 def per_gpu_train_bytes(b: Breakdown, n_gpus: int, zero: int = 0, tensor_parallel: int = 1) -> int:
