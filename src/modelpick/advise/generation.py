@@ -25,6 +25,7 @@ from typing import NamedTuple
 from . import llm
 from .catalog import Built, Rejection
 from .hardware import DeviceProfile
+from .scoring import nearest_misses
 
 SIZE_EXPONENT = 0.076  # Kaplan et al. 2020: L(N) ∝ N^-0.076
 METHOD_FACTOR = {"full": 1.0, "lora": 0.995, "qlora": 0.99}
@@ -65,9 +66,8 @@ class GenerationRanking(NamedTuple):
     notes: tuple[str, ...]
 
 
-def _facts(built: Built, profile, device: DeviceProfile, method: str, weights: str) -> dict:
+def _facts(s: llm.Shape, profile, device: DeviceProfile, method: str, weights: str) -> dict:
     gen, b = profile.generation, profile.budget
-    s = llm.shape_of(built.arch.hparams, built.cost)
     seq = profile.input.seq_len
     context = min(gen.context or seq, s.context)
     per_gpu = b.memory_gb * 2**30
@@ -167,9 +167,10 @@ def rank_generation(profile, built: list[Built], rejected, skipped, device, note
     options: list[Option] = []
     rejected = list(rejected)
     for b in decoders:
+        shape = llm.shape_of(b.arch.hparams, b.cost)
         for method in gen.methods:
             for weights in gen.weight_precisions:
-                f = _facts(b, profile, device, method, weights)
+                f = _facts(shape, profile, device, method, weights)
                 label = f"{method}, {weights} weights"
                 misses = _misses(f, b, profile)
                 if misses:
@@ -221,16 +222,7 @@ def rank_generation(profile, built: list[Built], rejected, skipped, device, note
 def _relax(rejected: list[Rejection]) -> list[str]:
     """The nearest misses and what to change: per limit, the option that misses only it by
     the least."""
-    single: dict[str, Rejection] = {}
-    several: list[Rejection] = []
-    for r in rejected:
-        limits = {c for c, _ in r.misses}
-        if len(limits) == 1:
-            (c,) = limits
-            if c not in single or r.miss_ratio < single[c].miss_ratio:
-                single[c] = r
-        elif limits:
-            several.append(r)
+    single, several = nearest_misses(rejected)
     advice = {
         "memory_gb": "more GPUs (budget.gpus), a bigger GPU, QLoRA instead of LoRA, int4 "
         "weights or a shorter context",

@@ -393,6 +393,7 @@ def sizing(hp, graph_cost, profile, device: DeviceProfile) -> dict:
             "hours": hours,
             "usd": hours * n * device.usd_per_hour if device.usd_per_hour and n else None,
         }
+    rate, rate_source = decode_bandwidth(device)
     serving = {p: serve_gpus(s, p, mem, context, gen.serve_batch) for p in WEIGHT_BYTES}
     decode = {
         p: decode_tokens_per_s(s, device, p, context, gen.serve_batch, serving[p])
@@ -430,8 +431,8 @@ def sizing(hp, graph_cost, profile, device: DeviceProfile) -> dict:
         "assumptions": {
             "usable_memory_fraction": USABLE_MEMORY,
             "model_flops_utilisation": MODEL_FLOPS_UTILISATION,
-            "decode_bytes_per_s": decode_bandwidth(device)[0],
-            "decode_bytes_per_s_source": decode_bandwidth(device)[1],
+            "decode_bytes_per_s": rate,
+            "decode_bytes_per_s_source": rate_source,
             "lora_rank": rank,
             "activation_checkpointing": ckpt,
         },

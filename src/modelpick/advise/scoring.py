@@ -87,15 +87,7 @@ class Ranking(NamedTuple):
         Per limit, the candidate that misses only that limit by the least; where every
         candidate misses several, the one whose misses multiply to the least, all named.
         """
-        single: dict[str, Rejection] = {}
-        several: list[Rejection] = []
-        for r in self.rejected:
-            if len(r.misses) == 1:
-                c = r.misses[0][0]
-                if c not in single or r.miss_ratio < single[c].miss_ratio:
-                    single[c] = r
-            elif r.misses:
-                several.append(r)
+        single, several = nearest_misses(self.rejected)
         lines = [
             f"{c}: raise it {_up(r.miss_ratio)}× (then {r.name} at {r.precision} fits)"
             for c, r in sorted(single.items(), key=lambda kv: kv[1].miss_ratio)
@@ -105,6 +97,22 @@ class Ranking(NamedTuple):
             both = " and ".join(f"{c} {_up(m)}×" for c, m in r.misses)
             lines.append(f"raise {both} together (then {r.name} at {r.precision} fits)")
         return lines
+
+
+def nearest_misses(rejected) -> tuple[dict[str, Rejection], list[Rejection]]:
+    """Per limit, the rejection that misses only that limit (perhaps more than once) by the
+    least; and the rejections that miss several limits."""
+    single: dict[str, Rejection] = {}
+    several: list[Rejection] = []
+    for r in rejected:
+        limits = {c for c, _ in r.misses}
+        if len(limits) == 1:
+            (c,) = limits
+            if c not in single or r.miss_ratio < single[c].miss_ratio:
+                single[c] = r
+        elif limits:
+            several.append(r)
+    return single, several
 
 
 def _up(ratio: float) -> str:

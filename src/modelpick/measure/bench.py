@@ -514,26 +514,26 @@ def precision_ratios(
             on_step(f"timing {prec} against {base}")
         items: list[tuple] = []
         try:
-            backend.build(graphs[0], device.kind, prec)
+            builds = [
+                (graph, p, backend.build(graph, device.kind, p))
+                for graph in graphs
+                for p in (base, prec)
+            ]
         except UnavailableError:
             continue  # the hardware has it, this framework build does not (fp16 on CPU torch)
-        for graph in graphs:
-            for p in (base, prec):
-                built = backend.build(graph, device.kind, p)
-                sync = lambda b=built: backend.synchronize(b)  # noqa: E731
-                x1 = backend.make_inputs(built, 1)
-                x, y = backend.make_inputs(built, 16), backend.make_targets(built, 16)
-                opt = backend.make_optimizer(built)
-                items.append(
-                    (f"{graph.name}@{p}", lambda b=built, x=x1: backend.forward(b, x), sync)
+        for graph, p, built in builds:
+            sync = lambda b=built: backend.synchronize(b)  # noqa: E731
+            x1 = backend.make_inputs(built, 1)
+            x, y = backend.make_inputs(built, 16), backend.make_targets(built, 16)
+            opt = backend.make_optimizer(built)
+            items.append((f"{graph.name}@{p}", lambda b=built, x=x1: backend.forward(b, x), sync))
+            items.append(
+                (
+                    f"{graph.name}@{p} train",
+                    lambda b=built, o=opt, x=x, y=y: backend.train_step(b, o, x, y),
+                    sync,
                 )
-                items.append(
-                    (
-                        f"{graph.name}@{p} train",
-                        lambda b=built, o=opt, x=x, y=y: backend.train_step(b, o, x, y),
-                        sync,
-                    )
-                )
+            )
         times = interleaved_times(items, max(2, cycles // 4), CALIBRATION_BURST, clock)
         med = [statistics.median(t) for t in times]
         lat = [med[i + 2] / med[i] for i in range(0, len(med), 4)]
